@@ -1,0 +1,85 @@
+// Row identifiers and dates as the core sees them.
+//
+// The core never includes a PostgreSQL header.  The glue converts a uuid,
+// bigint, integer or smallint id into a Key whose ordering equals the order
+// PostgreSQL's default btree opclass gives the source type, so "then smallest
+// id" means the same thing here as in SQL.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+
+namespace phasemig::core {
+
+// Days since 2000-01-01, the same representation as PostgreSQL's DateADT.
+using Day = std::int32_t;
+
+// An inclusive range of days.
+struct Range {
+    Day start;
+    Day end;
+    friend bool operator==(const Range& a, const Range& b) noexcept
+    {
+        return a.start == b.start && a.end == b.end;
+    }
+    friend bool operator!=(const Range& a, const Range& b) noexcept { return !(a == b); }
+};
+
+struct Key {
+    std::uint64_t hi = 0;
+    std::uint64_t lo = 0;
+
+    // uuid: 16 bytes compared with memcmp by PostgreSQL, so big-endian words.
+    static Key from_uuid(const unsigned char* bytes) noexcept
+    {
+        Key k;
+        for (int i = 0; i < 8; i++)
+            k.hi = (k.hi << 8) | bytes[i];
+        for (int i = 8; i < 16; i++)
+            k.lo = (k.lo << 8) | bytes[i];
+        return k;
+    }
+    void to_uuid(unsigned char* out) const noexcept
+    {
+        for (int i = 0; i < 8; i++)
+            out[i] = static_cast<unsigned char>(hi >> (56 - 8 * i));
+        for (int i = 0; i < 8; i++)
+            out[8 + i] = static_cast<unsigned char>(lo >> (56 - 8 * i));
+    }
+    // Signed integers: flipping the sign bit makes unsigned order equal signed order.
+    static Key from_int(std::int64_t v) noexcept
+    {
+        return Key{0, static_cast<std::uint64_t>(v) ^ (std::uint64_t{1} << 63)};
+    }
+    std::int64_t to_int() const noexcept
+    {
+        return static_cast<std::int64_t>(lo ^ (std::uint64_t{1} << 63));
+    }
+
+    friend bool operator==(const Key& a, const Key& b) noexcept { return a.hi == b.hi && a.lo == b.lo; }
+    friend bool operator!=(const Key& a, const Key& b) noexcept { return !(a == b); }
+    friend bool operator<(const Key& a, const Key& b) noexcept
+    {
+        return a.hi < b.hi || (a.hi == b.hi && a.lo < b.lo);
+    }
+    friend bool operator>(const Key& a, const Key& b) noexcept { return b < a; }
+    friend bool operator<=(const Key& a, const Key& b) noexcept { return !(b < a); }
+    friend bool operator>=(const Key& a, const Key& b) noexcept { return !(a < b); }
+};
+
+// Integer ids are often sequential, so mix both words (splitmix64 finaliser).
+struct KeyHash {
+    std::size_t operator()(const Key& k) const noexcept
+    {
+        std::uint64_t x = k.lo ^ (k.hi * 0x9e3779b97f4a7c15ULL);
+        x ^= x >> 30;
+        x *= 0xbf58476d1ce4e5b9ULL;
+        x ^= x >> 27;
+        x *= 0x94d049bb133111ebULL;
+        x ^= x >> 31;
+        return static_cast<std::size_t>(x);
+    }
+};
+
+}  // namespace phasemig::core

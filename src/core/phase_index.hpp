@@ -1,0 +1,65 @@
+// Interval matching (SPEC §3): the phase of a project whose [start, end]
+// holds a date — earliest start, then smallest id — and the project's first
+// phase as the fallback.  Built once per statement from the phases; every
+// assignment is then answered without touching the database.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "core/key.hpp"
+
+namespace phasemig::core {
+
+class PhaseIndex {
+public:
+    struct Phase {
+        Key project;
+        Key id;
+        Range range;
+    };
+    struct Project {
+        Key id;
+        std::uint32_t begin;    // first phase in phases()
+        std::uint32_t count;    // number of phases
+        bool overlapping;       // some day is held by two of its phases
+        bool has_reversed;      // some phase has start > end
+    };
+
+    void reserve(std::size_t phases) { phases_.reserve(phases); }
+    void add(const Key& project, const Key& phase, Range range);
+    // Sorts by (project, start, id) and builds the lookup; call once after add().
+    void finalize();
+
+    std::size_t phase_count() const noexcept { return phases_.size(); }
+    std::size_t project_count() const noexcept { return projects_.size(); }
+    const std::vector<Phase>& phases() const noexcept { return phases_; }
+    const std::vector<Project>& projects() const noexcept { return projects_; }
+
+    // nullptr when the project has no phases.
+    const Project* find(const Key& project) const noexcept;
+
+    // The date rule: nullptr when no phase of the project holds the day.
+    const Phase* match(const Project& project, Day day) const noexcept;
+    const Phase* match(const Key& project, Day day) const noexcept
+    {
+        const Project* p = find(project);
+        return p ? match(*p, day) : nullptr;
+    }
+    // Earliest start, then smallest id.
+    const Phase* first(const Project& project) const noexcept { return &phases_[project.begin]; }
+
+    // How many phases of the project hold the day, counting at most up to cap.
+    std::uint32_t count_holding(const Project& project, Day day, std::uint32_t cap = 2) const noexcept;
+
+private:
+    std::vector<Phase> phases_;
+    std::vector<Day> prefix_max_end_;  // per phase, max end over its project's earlier phases
+    std::vector<Project> projects_;
+    std::unordered_map<Key, std::uint32_t, KeyHash> by_project_;
+    // Assignments usually come in runs of the same project; remember the last.
+    mutable const Project* last_ = nullptr;
+};
+
+}  // namespace phasemig::core

@@ -1,0 +1,138 @@
+// Timeline splitting for the upgrade (SPEC §2): legacy Planning/Execution
+// phases become consecutive, non-overlapping date ranges over their project.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/container/small_vector.hpp>
+
+#include "core/key.hpp"
+
+namespace phasemig::core {
+
+// Split [s, e] into k consecutive ranges: b_i = s + floor(i*d/k), d = e - s;
+// range 1 = [s, b_1], range i = [b_{i-1} + 1, b_i], range k = [b_{k-1} + 1, e].
+// Returns false (and leaves out empty) when k == 0, s > e or d + 1 < k.
+bool split_timeline(Day s, Day e, std::uint32_t k, std::vector<Range>& out);
+
+enum class PhaseKind : std::uint8_t { Planning = 0, Execution = 1 };
+
+// ASCII case-insensitive "planning" / "execution"; anything else is unknown.
+std::optional<PhaseKind> parse_phase_kind(std::string_view text) noexcept;
+
+// "Planning", "Execution" for the first of a kind in a project, then
+// "Planning 2", "Planning 3", ...
+std::string phase_name(PhaseKind kind, std::uint32_t nth);
+
+// The downgrade's rule for phases created after the upgrade:
+// lower(name) LIKE '%planning%' gives PLANNING, anything else EXECUTION.
+PhaseKind kind_from_name(std::string_view name) noexcept;
+
+// SQL spelling of a kind as stored in phase_type.
+const char* kind_label_upper(PhaseKind kind) noexcept;
+
+struct LegacyPhase {
+    Key id;
+    Key project;
+    PhaseKind kind = PhaseKind::Planning;
+    bool has_created = false;  // created_at IS NOT NULL
+    std::int64_t created = 0;  // created_at, any monotone encoding
+};
+
+// Upgrade order within a project: kind, then created_at (NULLs last), then id.
+bool legacy_order_less(const LegacyPhase& a, const LegacyPhase& b) noexcept;
+
+// A phase's user-defined values kept by an earlier downgrade.
+struct ArchivedPhase {
+    Key id;
+    Key project;
+    std::string name;
+    Range range{0, 0};
+    std::optional<std::string> description;
+};
+
+enum class PlanProblem : std::uint8_t {
+    MissingProject,  // phases reference a project that does not exist
+    NullDates,       // project start or end is NULL
+    ReversedDates,   // project start > end
+    TooManyPhases,   // more phases than days in the project
+};
+
+struct ProjectProblem {
+    PlanProblem kind;
+    Key project;
+    std::uint32_t phases;
+};
+
+struct PlannedPhase {
+    Key id;
+    Key project;
+    Range range;
+    std::uint32_t name;         // index into UpgradePlanner::strings()
+    std::uint32_t description;  // index into strings(), 0 = NULL
+    bool restored;
+};
+
+// Collects the legacy phases and their projects' dates, then computes every
+// phase's name and range (or restores an archived timeline).  Memory is
+// proportional to the number of phases, never to assignments.
+class UpgradePlanner {
+public:
+    UpgradePlanner();
+
+    void add_phase(const LegacyPhase& phase);
+    // True when some phase belongs to this project (only those need dates).
+    bool wants_project(const Key& project) const;
+    // Dates of a project that has phases; nullopt for a NULL date.
+    void set_project_dates(const Key& project, std::optional<Day> start, std::optional<Day> end);
+    void add_archived(ArchivedPhase phase);
+
+    // Computes the plan.  A project whose current phases all appear in the
+    // archive (same ids, same project) gets its archived timeline back when
+    // `restore`; every other project is split.  Problems are recorded, not
+    // thrown; projects with problems get no planned phases.
+    void plan(bool restore);
+
+    const std::vector<ProjectProblem>& problems() const { return problems_; }
+    const std::vector<PlannedPhase>& planned() const { return planned_; }
+    const PlannedPhase* find(const Key& phase) const;
+    const std::string& string_at(std::uint32_t index) const { return strings_[index]; }
+
+    std::size_t phase_count() const { return phases_.size(); }
+    std::size_t project_count() const { return by_project_.size(); }
+    std::size_t projects_restored() const { return projects_restored_; }
+    std::size_t projects_split() const { return projects_split_; }
+    // Split projects with two phases of the same kind (named "Planning 2", ...).
+    const std::vector<Key>& duplicate_kind_projects() const { return duplicate_kinds_; }
+
+private:
+    std::uint32_t intern(const std::string& s);
+
+    struct ProjectEntry {
+        boost::container::small_vector<std::uint32_t, 4> phases;  // indexes into phases_
+        bool has_dates = false;
+        bool dates_known = false;  // project row seen
+        Day start = 0;
+        Day end = 0;
+    };
+    // Most projects have two to four phases: small_vector keeps them inline,
+    // so a million projects cost no million extra allocations.
+    std::vector<LegacyPhase> phases_;
+    std::unordered_map<Key, ProjectEntry, KeyHash> by_project_;
+    std::vector<ArchivedPhase> archived_;
+    std::vector<ProjectProblem> problems_;
+    std::vector<Key> duplicate_kinds_;
+    std::vector<PlannedPhase> planned_;
+    std::unordered_map<Key, std::uint32_t, KeyHash> planned_by_id_;
+    std::vector<std::string> strings_;
+    std::unordered_map<std::string, std::uint32_t> string_ids_;
+    std::size_t projects_restored_ = 0;
+    std::size_t projects_split_ = 0;
+};
+
+}  // namespace phasemig::core

@@ -1,0 +1,354 @@
+// phasemig_downgrade: upgraded (date-ranged phases) back to legacy
+// (phase_type, and project_phase_id on every assignment), SPEC §3.
+#include <map>
+
+#include "pg/fill.hpp"
+#include "pg/guard.hpp"
+#include "pg/model.hpp"
+#include "pg/scan.hpp"
+#include "pg/spi.hpp"
+#include "pg/step.hpp"
+#include "pg/steps.hpp"
+
+namespace phasemig::pg {
+
+namespace {
+
+void require_upgraded(const Target& t)
+{
+    switch (t.state) {
+    case State::Upgraded: return;
+    case State::Legacy:
+        throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                    strfmt("schema \"%s\" is already at the legacy revision", t.schema.c_str()), t.state_detail,
+                    "phasemig_upgrade() moves it to the upgraded revision.");
+    case State::Absent:
+        throw Error(ERRCODE_UNDEFINED_TABLE, strfmt("schema \"%s\" has nothing to downgrade", t.schema.c_str()),
+                    t.state_detail, "Pass the schema that holds the application's tables as target_schema.");
+    case State::Mixed:
+        throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                    strfmt("schema \"%s\" is half-migrated", t.schema.c_str()), t.state_detail,
+                    "phasemig_status() shows what is where; restore the schema to one revision before migrating.");
+    }
+}
+
+// The type phase_type comes back with: the archived one, else the enum
+// phasetype of the schema, else varchar.
+std::string phase_type_type(const Target& t, const ArchivedObject* archived)
+{
+    if (archived && archived->type && resolve_type(*archived->type))
+        return *archived->type + (archived->collation ? " COLLATE " + *archived->collation : "");
+    const std::string enum_name = t.qschema + ".phasetype";
+    if (auto resolved = resolve_type(enum_name))
+        return enum_name;
+    return "character varying";
+}
+
+// phase_type of every phase: archived (same id, same project) or derived
+// from the name.
+void compute_phase_types(const Target& t, const KeyTypes& types, std::optional<std::int64_t> archive_run,
+                         std::unordered_map<core::Key, std::string, core::KeyHash>& out, std::uint64_t& restored,
+                         std::map<std::string, std::uint64_t>& by_type)
+{
+    std::unordered_map<core::Key, std::pair<core::Key, std::string>, core::KeyHash> archived;
+    if (archive_run) {
+        as_extension_owner([&] {
+            spi_stream("SELECT phase_id, project_id, phase_type FROM " + extension().table("phasemig_phase_archive") +
+                           " WHERE run_id = $1 AND phase_type IS NOT NULL",
+                       {Arg::of(*archive_run)}, 10000, [&](SPITupleTable* tt, std::uint64_t rows) {
+                           for (std::uint64_t i = 0; i < rows; i++) {
+                               bool nl[3];
+                               Datum v[3];
+                               for (int c = 0; c < 3; c++)
+                                   v[c] = SPI_getbinval(tt->vals[i], tt->tupdesc, c + 1, &nl[c]);
+                               text* a = DatumGetTextPP(v[0]);
+                               text* b = DatumGetTextPP(v[1]);
+                               text* c = DatumGetTextPP(v[2]);
+                               auto id = key_from_text(std::string_view(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a)),
+                                                       types.phase);
+                               auto pr = key_from_text(std::string_view(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b)),
+                                                       types.project);
+                               if (id && pr)
+                                   archived[*id] = {*pr, std::string(VARDATA_ANY(c), VARSIZE_ANY_EXHDR(c))};
+                           }
+                       });
+        });
+    }
+    const Table& pp = t.phases;
+    const KeyType fk = key_type_of(pp.col("project_id").type);
+    scan_table(pp.oid, {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("name").attnum},
+               [&](const Datum* v, const bool* n) {
+                   const core::Key id = datum_to_key(v[0], types.phase);
+                   auto it = archived.find(id);
+                   if (it != archived.end() && !n[1] && it->second.first == datum_to_key(v[1], fk)) {
+                       out[id] = it->second.second;
+                       restored++;
+                       return;
+                   }
+                   text* name = n[2] ? nullptr : DatumGetTextPP(v[2]);
+                   const core::PhaseKind kind =
+                       name ? core::kind_from_name(std::string_view(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name)))
+                            : core::PhaseKind::Execution;
+                   out[id] = core::kind_label_upper(kind);
+               });
+    for (const auto& kv : out)
+        by_type[kv.second]++;
+}
+
+std::string summarize(const std::string& schema, bool dry_run, bool restore, std::int64_t run_id, const Target& t,
+                      const UpgradedData& d, const Baseline& b, const std::map<std::string, std::uint64_t>& by_type,
+                      std::uint64_t types_restored, bool alembic_moved, const Stages& stages)
+{
+    Json j;
+    j.begin_object();
+    j.key("step").str("downgrade");
+    j.key("schema").str(schema);
+    j.key("dry_run").boolean(dry_run);
+    j.key("restore").boolean(restore);
+    if (dry_run)
+        j.key("run_id").null();
+    else
+        j.key("run_id").num(run_id);
+    j.key("revision");
+    if (t.alembic.present())
+        j.begin_object()
+            .key("from")
+            .str(kUpgradedRevision)
+            .key("to")
+            .str(kLegacyRevision)
+            .key("moved")
+            .boolean(alembic_moved)
+            .end_object();
+    else
+        j.null();
+    j.key("projects").num(static_cast<std::int64_t>(d.projects));
+    j.key("phases").num(static_cast<std::int64_t>(d.phases));
+    j.key("phases_by_type").begin_object();
+    for (const auto& [type, n] : by_type)
+        j.key(type).num(static_cast<std::int64_t>(n));
+    j.end_object();
+    j.key("phase_types_restored").num(static_cast<std::int64_t>(types_restored));
+    j.key("budgets").begin_object();
+    j.key("capital").num_text(b.capital.value_or(""));
+    j.key("expense").num_text(b.expense.value_or(""));
+    j.key("total").num_text(b.total.value_or(""));
+    j.end_object();
+    j.key("assignments")
+        .begin_object()
+        .key("total")
+        .num(static_cast<std::int64_t>(d.assignments))
+        .key("restored")
+        .num(static_cast<std::int64_t>(d.restored))
+        .key("matched")
+        .num(static_cast<std::int64_t>(d.matched))
+        .key("outside")
+        .num(static_cast<std::int64_t>(d.outside))
+        .end_object();
+    add_timings(j, stages);
+    j.end_object();
+    return j.text();
+}
+
+}  // namespace
+
+void prepare_downgrade(const Target& t, bool restore, DowngradePrep& prep)
+{
+    const Extension& ext = extension();
+    check_schema(t, kUpgradedRevision, prep.findings, prep.types);
+    std::vector<std::pair<const Table*, std::string>> cols;
+    for (const char* c : {"name", "start_date", "end_date", "description"})
+        cols.push_back({&t.phases, c});
+    check_blocking_dependents(t, cols, prep.findings);
+    prep.archive_run = restore ? latest_run(t.schema, "upgrade") : std::nullopt;
+    prep.objects = load_objects(prep.archive_run);
+    std::vector<std::string> relations = {kAssignmentPhaseIndex};
+    std::vector<std::pair<const Table*, std::string>> constraints = {{&t.assignments, kFkName}};
+    for (const auto& o : prep.objects) {
+        const Table* table = o.table == "project_phases" ? &t.phases : &t.assignments;
+        if (o.kind == "index" && o.name != kAssignmentPhaseIndex)
+            relations.push_back(o.name);
+        if (o.kind == "constraint" && o.name != kFkName)
+            constraints.push_back({table, o.name});
+    }
+    check_name_conflicts(t, relations, constraints, prep.findings);
+    if (has_errors(prep.findings))
+        return;
+    load_upgraded(t, prep.types, prep.data);
+    check_coverage_all(t, prep.types, prep.data);
+    tally_upgraded_assignments(t, prep.types, prep.archive_run, ext.table("phasemig_assignment_archive"), prep.data);
+    findings_for_downgrade(prep.data, prep.types, prep.archive_run.has_value() || !restore, prep.findings);
+}
+
+namespace {
+
+std::string downgrade(const std::string& schema, bool dry_run, bool restore)
+{
+    Stages st("downgrade", schema, 7);
+    const Extension& ext = extension();
+
+    st.begin("lock");
+    Target t = inspect_target(schema);
+    require_upgraded(t);
+    require_owner(t.phases);
+    require_owner(t.assignments);
+    require_select(t.projects);
+    if (t.alembic.present())
+        require_update(t.alembic);
+    lock_target(t);
+    t = inspect_target(schema);
+    require_upgraded(t);
+    st.end();
+
+    st.begin("preflight");
+    DowngradePrep prep;
+    prepare_downgrade(t, restore, prep);
+    if (has_errors(prep.findings))
+        refuse("downgrade", schema, prep.findings);
+    const KeyTypes& types = prep.types;
+    const std::vector<ArchivedObject>& objs = prep.objects;
+    const std::optional<std::int64_t>& archive_run = prep.archive_run;
+    UpgradedData& data = prep.data;
+    const std::vector<std::string> dropped = {"name", "start_date", "end_date", "description"};
+    st.end();
+
+    st.begin("archive");
+    Baseline base;
+    base.projects = data.projects;
+    base.phases = data.phases;
+    base.assignments = data.assignments;
+    read_budgets(t, base);
+    const std::int64_t run_id = begin_run(schema, "downgrade", restore, t, base, kUpgradedRevision, kLegacyRevision);
+    as_extension_owner([&] {
+        auto col = [&](const char* c) { return t.phases.has(c) ? std::string(c) : std::string("NULL"); };
+        spi_exec("INSERT INTO " + ext.table("phasemig_phase_archive") +
+                     " (run_id, phase_id, project_id, name, start_date, end_date, description,"
+                     "  capital_budget, expense_budget, total_budget)"
+                     " SELECT $1, id::text, project_id::text, name::text, start_date, end_date, " +
+                     (t.phases.has("description") ? std::string("description::text") : std::string("NULL")) + ", " +
+                     col("capital_budget") + ", " + col("expense_budget") + ", " + col("total_budget") + " FROM " +
+                     t.phases.qualified,
+                 {Arg::of(run_id)});
+    });
+    archive_objects(run_id, t.phases, dropped);
+    drop_superseded_archives(schema, "downgrade", run_id);
+    std::unordered_map<core::Key, std::string, core::KeyHash> phase_types;
+    std::uint64_t types_restored = 0;
+    std::map<std::string, std::uint64_t> by_type;
+    compute_phase_types(t, types, archive_run, phase_types, types_restored, by_type);
+    st.end();
+
+    const std::string phase_id_type =
+        guarded([&] { return std::string(format_type_be_qualified(t.phases.col("id").type)); });
+    const std::string tok_prefix = ext.qschema + ".";
+
+    st.begin("assignments");
+    {
+        FillContext ctx;
+        ctx.token = new_fill_token();
+        ctx.index = &data.index;
+        ctx.overrides = &data.overrides;
+        ctx.phase_key = types.phase;
+        ctx.project_key = key_type_of(t.assignments.col("project_id").type);
+        ctx.assignment_key = types.assignment;
+        ctx.expected_rows = data.assignments;
+        ActiveFill active(ctx);
+        const std::string ra = t.assignments.qualified;
+        spi_exec("ALTER TABLE " + ra + " ADD COLUMN project_phase_id " + phase_id_type);
+        // One rewrite fills the column and checks NOT NULL in the same pass.
+        spi_exec("ALTER TABLE " + ra + " ALTER COLUMN project_phase_id TYPE " + phase_id_type + " USING " +
+                 tok_prefix + "_phasemig_fill_assignment(NULL::" + phase_id_type +
+                 ", project_id, assignment_date, id, " + std::to_string(ctx.token) +
+                 "), ALTER COLUMN project_phase_id SET NOT NULL");
+    }
+    {
+        const ArchivedObject* col = find_object(objs, "column", "resource_assignments", "project_phase_id");
+        if (col)
+            restore_column_extras(t.assignments, *col);
+        const ArchivedObject* fk = find_object(objs, "constraint", "resource_assignments", kFkName);
+        if (fk)
+            restore_object(t.assignments, *fk);
+        else {
+            spi_exec("ALTER TABLE " + t.assignments.qualified + " ADD CONSTRAINT " + kFkName +
+                     " FOREIGN KEY (project_phase_id) REFERENCES " + t.phases.qualified + " (id) NOT VALID");
+            spi_exec("ALTER TABLE " + t.assignments.qualified + " VALIDATE CONSTRAINT " + kFkName);
+        }
+        const ArchivedObject* idx = find_object(objs, "index", "resource_assignments", kAssignmentPhaseIndex);
+        if (idx && idx->definition)
+            spi_exec(*idx->definition);
+        else
+            spi_exec(strfmt("CREATE INDEX %s ON %s (project_phase_id)", kAssignmentPhaseIndex,
+                            t.assignments.qualified.c_str()));
+        for (const auto& o : objs)
+            if (o.table == "resource_assignments" && o.kind != "column" && o.name != kFkName &&
+                o.name != kAssignmentPhaseIndex)
+                restore_object(t.assignments, o);
+    }
+    if (data.outside > 0) {
+        // The text is the reference behaviour's, word for word (SPEC §3).
+        const unsigned long long n = data.outside;
+        guarded([&] {
+            ereport(WARNING,
+                    (errmsg("%llu assignments were outside phase date ranges and assigned to first phase", n),
+                     errdetail("No phase of their project holds their assignment_date, and the archive did not give "
+                               "them a phase back.")));
+        });
+    }
+    st.end();
+
+    st.begin("phases");
+    {
+        FillContext ctx;
+        ctx.token = new_fill_token();
+        ctx.phase_types = &phase_types;
+        ctx.phase_key = types.phase;
+        ctx.expected_rows = data.phases;
+        ActiveFill active(ctx);
+        const ArchivedObject* col = find_object(objs, "column", "project_phases", "phase_type");
+        const std::string type = phase_type_type(t, col);
+        const std::string pp = t.phases.qualified;
+        spi_exec("ALTER TABLE " + pp + " ADD COLUMN phase_type " + type);
+        std::string alter = "ALTER TABLE " + pp + " ALTER COLUMN phase_type TYPE " + type + " USING " + tok_prefix +
+                            "_phasemig_fill_text(id, 3, " + std::to_string(ctx.token) + ")::" + type;
+        if (!col || col->notnull)
+            alter += ", ALTER COLUMN phase_type SET NOT NULL";
+        for (const auto& c : dropped)
+            if (t.phases.has(c))
+                alter += ", DROP COLUMN " + c;
+        spi_exec(alter);
+        if (col)
+            restore_column_extras(t.phases, *col);
+        for (const auto& o : objs)
+            if (o.table == "project_phases" && o.kind != "column")
+                restore_object(t.phases, o);
+    }
+    st.end();
+
+    st.begin("alembic");
+    const bool moved = move_alembic(t, kUpgradedRevision, kLegacyRevision);
+    st.end();
+
+    std::string summary =
+        summarize(schema, dry_run, restore, run_id, t, data, base, by_type, types_restored, moved, st);
+    finish_run(run_id, summary);
+    return summary;
+}
+
+}  // namespace
+
+}  // namespace phasemig::pg
+
+using namespace phasemig::pg;
+
+// phasemig_downgrade(target_schema text, dry_run boolean, restore boolean) RETURNS jsonb
+PHASEMIG_FUNCTION(phasemig_downgrade)
+{
+    return entry([&]() -> Datum {
+        const std::string schema = text_arg(fcinfo, 0, "target_schema");
+        const bool dry_run = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+        const bool restore = PG_ARGISNULL(2) || PG_GETARG_BOOL(2);
+        spi_connect();
+        std::string summary = run_step(dry_run, [&] { return downgrade(schema, dry_run, restore); });
+        spi_finish();
+        return jsonb_from_text(summary);
+    });
+}

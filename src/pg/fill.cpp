@@ -1,0 +1,157 @@
+#include "pg/fill.hpp"
+
+#include "pg/context.hpp"
+#include "pg/guard.hpp"
+
+namespace phasemig::pg {
+
+namespace {
+
+FillContext* g_active = nullptr;
+
+constexpr int kFieldName = 1;
+constexpr int kFieldDescription = 2;
+constexpr int kFieldPhaseType = 3;
+constexpr int kFieldStart = 1;
+// Progress is reported every this many rows.
+constexpr std::uint64_t kProgressEvery = 1 << 16;
+
+FillContext& active(std::int64_t token)
+{
+    if (!g_active || g_active->token != token)
+        throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                    "phasemig internal fill function called outside of a phasemig step",
+                    "Functions whose names start with _phasemig are used by phasemig_upgrade and phasemig_downgrade "
+                    "inside the ALTER TABLE statements they run.",
+                    "Call phasemig_upgrade() or phasemig_downgrade() instead.");
+    return *g_active;
+}
+
+void count_row(FillContext& ctx)
+{
+    if (++ctx.rows % kProgressEvery == 0) {
+        if (Stages* s = current_stages())
+            s->progress(ctx.rows, ctx.expected_rows);
+    }
+}
+
+// The key type of argument `arg`, resolved once per call site.
+KeyType arg_key_type(FunctionCallInfo fcinfo, int arg)
+{
+    auto* cached = static_cast<KeyType*>(fcinfo->flinfo->fn_extra);
+    if (cached && cached[arg] != KeyType::Unsupported)
+        return cached[arg];
+    KeyType kt = guarded([&] {
+        if (!fcinfo->flinfo->fn_extra)
+            fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(KeyType) * 8);
+        return key_type_of(get_fn_expr_argtype(fcinfo->flinfo, arg));
+    });
+    if (kt == KeyType::Unsupported)
+        throw Error(ERRCODE_DATATYPE_MISMATCH, "unsupported id type in phasemig fill function");
+    static_cast<KeyType*>(fcinfo->flinfo->fn_extra)[arg] = kt;
+    return kt;
+}
+
+}  // namespace
+
+ActiveFill::ActiveFill(FillContext& ctx) : previous_(g_active)
+{
+    g_active = &ctx;
+}
+
+ActiveFill::~ActiveFill()
+{
+    g_active = previous_;
+}
+
+std::int64_t new_fill_token()
+{
+    std::int64_t token = 0;
+    bool ok = guarded([&] { return pg_strong_random(&token, sizeof token); });
+    if (!ok || token == 0)
+        token = static_cast<std::int64_t>(MyProcPid) * 1000003 + static_cast<std::int64_t>(GetCurrentTimestamp());
+    return token;
+}
+
+}  // namespace phasemig::pg
+
+using namespace phasemig;
+using namespace phasemig::pg;
+
+// _phasemig_fill_text(id anyelement, field int, token bigint) RETURNS text
+PHASEMIG_FUNCTION(phasemig_fill_text)
+{
+    return entry([&]() -> Datum {
+        FillContext& ctx = active(PG_GETARG_INT64(2));
+        const int field = PG_GETARG_INT32(1);
+        const core::Key id = datum_to_key(PG_GETARG_DATUM(0), arg_key_type(fcinfo, 0));
+        count_row(ctx);
+        const std::string* value = nullptr;
+        if (field == kFieldPhaseType && ctx.phase_types) {
+            auto it = ctx.phase_types->find(id);
+            if (it != ctx.phase_types->end())
+                value = &it->second;
+        } else if ((field == kFieldName || field == kFieldDescription) && ctx.planner) {
+            const core::PlannedPhase* p = ctx.planner->find(id);
+            if (p) {
+                std::uint32_t s = field == kFieldName ? p->name : p->description;
+                if (s == 0) {
+                    fcinfo->isnull = true;
+                    return (Datum) 0;
+                }
+                value = &ctx.planner->string_at(s);
+            }
+        }
+        if (!value)
+            throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                        "phase " + key_to_text(id, arg_key_type(fcinfo, 0)) + " appeared during the step",
+                        "A phase was not seen when the step read the table; nothing has been changed.");
+        // Per row: no guard, this frame holds nothing with a destructor.
+        return PointerGetDatum(cstring_to_text_with_len(value->data(), static_cast<int>(value->size())));
+    });
+}
+
+// _phasemig_fill_date(id anyelement, field int, token bigint) RETURNS date
+PHASEMIG_FUNCTION(phasemig_fill_date)
+{
+    return entry([&]() -> Datum {
+        FillContext& ctx = active(PG_GETARG_INT64(2));
+        const int field = PG_GETARG_INT32(1);
+        const core::Key id = datum_to_key(PG_GETARG_DATUM(0), arg_key_type(fcinfo, 0));
+        count_row(ctx);
+        const core::PlannedPhase* p = ctx.planner ? ctx.planner->find(id) : nullptr;
+        if (!p)
+            throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                        "phase " + key_to_text(id, arg_key_type(fcinfo, 0)) + " appeared during the step",
+                        "A phase was not seen when the step read the table; nothing has been changed.");
+        return DateADTGetDatum(field == kFieldStart ? p->range.start : p->range.end);
+    });
+}
+
+// _phasemig_fill_assignment(result anyelement, project_id "any", on_date date,
+//                           assignment_id "any", token bigint) RETURNS anyelement
+PHASEMIG_FUNCTION(phasemig_fill_assignment)
+{
+    return entry([&]() -> Datum {
+        FillContext& ctx = active(PG_GETARG_INT64(4));
+        count_row(ctx);
+        if (PG_ARGISNULL(1) || !ctx.index)
+            throw Error(ERRCODE_NOT_NULL_VIOLATION, "assignment without a project cannot get a phase");
+        const core::Key project = datum_to_key(PG_GETARG_DATUM(1), ctx.project_key);
+        const core::PhaseIndex::Project* slot = ctx.index->find(project);
+        if (!slot)
+            throw Error(ERRCODE_NOT_NULL_VIOLATION,
+                        "project " + key_to_text(project, ctx.project_key) + " has assignments but no phases",
+                        "project_phase_id cannot be NOT NULL for its assignments; nothing has been changed.");
+        if (ctx.overrides && !ctx.overrides->empty() && !PG_ARGISNULL(3)) {
+            auto it = ctx.overrides->find(datum_to_key(PG_GETARG_DATUM(3), ctx.assignment_key));
+            if (it != ctx.overrides->end())
+                return key_to_datum(it->second, ctx.phase_key);
+        }
+        const core::PhaseIndex::Phase* m = PG_ARGISNULL(2) ? nullptr : ctx.index->match(*slot, PG_GETARG_DATEADT(2));
+        if (!m)
+            m = ctx.index->first(*slot);
+        // Per row: no guard, this frame holds nothing with a destructor.
+        return key_to_datum(m->id, ctx.phase_key);
+    });
+}

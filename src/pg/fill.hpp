@@ -1,0 +1,47 @@
+// The per-row functions a step puts in the USING clause of its ALTER TABLE,
+// so each table is rewritten once with its new column already filled.
+// They answer from an in-memory context the running step publishes here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+
+#include "core/phase_index.hpp"
+#include "core/timeline.hpp"
+#include "pg/keys.hpp"
+
+namespace phasemig::pg {
+
+struct FillContext {
+    std::int64_t token = 0;
+    // Upgrade: new name/dates/description of every phase.
+    const core::UpgradePlanner* planner = nullptr;
+    // Downgrade: phase_type text of every phase.
+    const std::unordered_map<core::Key, std::string, core::KeyHash>* phase_types = nullptr;
+    // Downgrade: date matching for assignments, and the archived phases that
+    // differ from what the date rule gives.
+    const core::PhaseIndex* index = nullptr;
+    const std::unordered_map<core::Key, core::Key, core::KeyHash>* overrides = nullptr;
+    KeyType phase_key = KeyType::Unsupported;
+    KeyType project_key = KeyType::Unsupported;
+    KeyType assignment_key = KeyType::Unsupported;
+    std::uint64_t rows = 0;
+    std::uint64_t expected_rows = 0;
+};
+
+// Publishes a context for the lifetime of the object (one ALTER TABLE).
+class ActiveFill {
+public:
+    explicit ActiveFill(FillContext& ctx);
+    ~ActiveFill();
+    ActiveFill(const ActiveFill&) = delete;
+    ActiveFill& operator=(const ActiveFill&) = delete;
+
+private:
+    FillContext* previous_;
+};
+
+std::int64_t new_fill_token();
+
+}  // namespace phasemig::pg

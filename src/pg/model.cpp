@@ -1,0 +1,708 @@
+#include "pg/model.hpp"
+
+#include <algorithm>
+
+#include "core/coverage.hpp"
+#include "pg/context.hpp"
+#include "pg/guard.hpp"
+#include "pg/scan.hpp"
+#include "pg/spi.hpp"
+#include "pg/text.hpp"
+
+namespace phasemig::pg {
+
+// ---------------------------------------------------------------- samples
+
+void Sample::add(const core::Key& key)
+{
+    count_++;
+    if (keys_.size() == kKeep && !(key < keys_.back()))
+        return;
+    auto pos = std::lower_bound(keys_.begin(), keys_.end(), key);
+    if (pos != keys_.end() && *pos == key)
+        return;
+    keys_.insert(pos, key);
+    if (keys_.size() > kKeep)
+        keys_.pop_back();
+}
+
+std::string Sample::text(KeyType type) const
+{
+    std::vector<std::string> parts;
+    for (const auto& k : keys_)
+        parts.push_back(key_to_text(k, type));
+    std::string s = join_plain(parts, ", ");
+    if (count_ > keys_.size())
+        s += ", ...";
+    return s;
+}
+
+namespace {
+
+Finding finding(const char* severity, const char* code, int sqlstate, std::string message, std::int64_t count,
+                std::string sample = {})
+{
+    Finding f;
+    f.severity = severity;
+    f.code = code;
+    f.sqlstate = sqlstate;
+    f.message = std::move(message);
+    f.count = count;
+    f.sample = std::move(sample);
+    return f;
+}
+
+KeyType column_key(const Table& t, const char* column)
+{
+    return key_type_of(t.col(column).type);
+}
+
+bool same_family(KeyType a, KeyType b)
+{
+    return (a == KeyType::Uuid) == (b == KeyType::Uuid);
+}
+
+std::string plural(std::uint64_t n, const char* one, const char* many)
+{
+    return group_thousands(static_cast<std::int64_t>(n)) + " " + (n == 1 ? one : many);
+}
+
+// A phase without dates: starts after every date and ends before it.
+constexpr core::Range kNoDates{PG_INT32_MAX, PG_INT32_MIN};
+
+// Parses one archived timeline row into the planner; rows whose ids do not
+// parse as the current id type are ignored (the archive predates a change).
+void add_archived_phase(core::UpgradePlanner& planner, const KeyTypes& types, text* id, text* project, text* name,
+                        text* description, int32 start, int32 end)
+{
+    auto view = [](text* t) { return std::string_view(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)); };
+    auto pid = key_from_text(view(id), types.phase);
+    auto prj = key_from_text(view(project), types.project);
+    if (!pid || !prj)
+        return;
+    core::ArchivedPhase a;
+    a.id = *pid;
+    a.project = *prj;
+    a.name = std::string(view(name));
+    a.range = core::Range{start, end};
+    if (description)
+        a.description = std::string(view(description));
+    planner.add_archived(std::move(a));
+}
+
+// created_at as a monotone int64; false when NULL.
+bool created_value(Oid type, Datum value, std::int64_t& out) noexcept
+{
+    switch (type) {
+    case TIMESTAMPOID:
+    case TIMESTAMPTZOID: out = DatumGetInt64(value); return true;
+    case DATEOID: out = static_cast<std::int64_t>(DatumGetDateADT(value)) * USECS_PER_DAY; return true;
+    default: return false;
+    }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- schema checks
+
+void check_schema(const Target& t, const char* expected_revision, std::vector<Finding>& out, KeyTypes& types)
+{
+    for (const Table* tab : {&t.projects, &t.phases, &t.assignments}) {
+        if (tab->present() && tab->relkind != RELKIND_RELATION)
+            out.push_back(finding("error", "unsupported_table_kind", ERRCODE_FEATURE_NOT_SUPPORTED,
+                                  strfmt("%s is not an ordinary table (partitioned tables, views and foreign tables "
+                                         "are not supported)",
+                                         tab->name.c_str()),
+                                  1, tab->name));
+    }
+    struct Need {
+        const Table* table;
+        const char* column;
+    };
+    std::vector<Need> needs = {{&t.projects, "id"},          {&t.projects, "start_date"},
+                               {&t.projects, "end_date"},    {&t.phases, "id"},
+                               {&t.phases, "project_id"},    {&t.assignments, "id"},
+                               {&t.assignments, "project_id"}, {&t.assignments, "assignment_date"}};
+    std::vector<std::string> missing;
+    for (const Need& n : needs)
+        if (!n.table->has(n.column))
+            missing.push_back(n.table->name + "." + n.column);
+    if (!missing.empty()) {
+        out.push_back(finding("error", "missing_column", ERRCODE_UNDEFINED_COLUMN,
+                              "required columns are missing: " + join_plain(missing, ", "),
+                              static_cast<std::int64_t>(missing.size()), join_plain(missing, ", ")));
+        return;
+    }
+
+    std::vector<std::string> bad_keys;
+    for (const Need& n : std::vector<Need>{{&t.projects, "id"},
+                                           {&t.phases, "id"},
+                                           {&t.phases, "project_id"},
+                                           {&t.assignments, "id"},
+                                           {&t.assignments, "project_id"},
+                                           {&t.assignments, "project_phase_id"}}) {
+        if (n.table->has(n.column) && column_key(*n.table, n.column) == KeyType::Unsupported)
+            bad_keys.push_back(n.table->name + "." + n.column + " (" +
+                               guarded([&] { return format_type_be(n.table->col(n.column).type); }) + ")");
+    }
+    if (!bad_keys.empty())
+        out.push_back(finding("error", "unsupported_id_type", ERRCODE_FEATURE_NOT_SUPPORTED,
+                              "id columns must be uuid, bigint, integer or smallint: " + join_plain(bad_keys, ", "),
+                              static_cast<std::int64_t>(bad_keys.size()), join_plain(bad_keys, ", ")));
+    else {
+        KeyType proj = column_key(t.projects, "id");
+        bool ok = same_family(proj, column_key(t.phases, "project_id")) &&
+                  same_family(proj, column_key(t.assignments, "project_id"));
+        if (t.assignments.has("project_phase_id"))
+            ok = ok && same_family(column_key(t.phases, "id"), column_key(t.assignments, "project_phase_id"));
+        if (!ok)
+            out.push_back(finding("error", "id_type_mismatch", ERRCODE_DATATYPE_MISMATCH,
+                                  "referencing id columns do not have the type of the ids they reference", 1));
+        else {
+            types.project = proj;
+            types.phase = column_key(t.phases, "id");
+            types.assignment = column_key(t.assignments, "id");
+        }
+    }
+
+    std::vector<std::string> bad_dates;
+    for (const Need& n : std::vector<Need>{{&t.projects, "start_date"},
+                                           {&t.projects, "end_date"},
+                                           {&t.assignments, "assignment_date"},
+                                           {&t.phases, "start_date"},
+                                           {&t.phases, "end_date"}}) {
+        if (n.table->has(n.column) && n.table->col(n.column).type != DATEOID)
+            bad_dates.push_back(n.table->name + "." + n.column);
+    }
+    if (t.phases.has("created_at")) {
+        Oid ct = t.phases.col("created_at").type;
+        if (ct != TIMESTAMPOID && ct != TIMESTAMPTZOID && ct != DATEOID)
+            bad_dates.push_back("project_phases.created_at");
+    }
+    if (!bad_dates.empty())
+        out.push_back(finding("error", "unsupported_date_type", ERRCODE_FEATURE_NOT_SUPPORTED,
+                              "these columns must be of type date (created_at: timestamp or date): " +
+                                  join_plain(bad_dates, ", "),
+                              static_cast<std::int64_t>(bad_dates.size()), join_plain(bad_dates, ", ")));
+
+    if (t.alembic.present()) {
+        if (!t.alembic.has("version_num")) {
+            out.push_back(finding("error", "alembic_revision", ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                                  "alembic_version has no column version_num", 1));
+        } else {
+            auto rows = spi_rows("SELECT version_num::text FROM " + t.alembic.qualified + " ORDER BY 1");
+            if (rows.size() > 1) {
+                std::vector<std::string> revs;
+                for (auto& r : rows)
+                    revs.push_back(r[0].value_or("NULL"));
+                out.push_back(finding("error", "alembic_revision", ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                                      strfmt("alembic_version holds %zu rows; phasemig moves a single revision",
+                                             rows.size()),
+                                      static_cast<std::int64_t>(rows.size()), join_plain(revs, ", ")));
+            } else if (rows.size() == 1 && rows[0][0].value_or("") != expected_revision) {
+                out.push_back(finding("error", "alembic_revision", ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                                      strfmt("alembic_version holds revision %s, not %s; the application's migration "
+                                             "chain would break",
+                                             rows[0][0].value_or("NULL").c_str(), expected_revision),
+                                      1, rows[0][0].value_or("NULL")));
+            }
+        }
+    }
+}
+
+void check_blocking_dependents(const Target& /*t*/, const std::vector<std::pair<const Table*, std::string>>& columns,
+                               std::vector<Finding>& out)
+{
+    std::vector<std::string> blocking;
+    for (const auto& [table, column] : columns) {
+        std::vector<DependentObject> archivable;
+        std::vector<std::string> b;
+        column_dependents(*table, column, archivable, b);
+        for (auto& d : b)
+            blocking.push_back(d + " (on " + table->name + "." + column + ")");
+    }
+    if (!blocking.empty())
+        out.push_back(finding("error", "dependent_objects", ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
+                              strfmt("%zu objects depend on columns the step drops and would be lost; drop them "
+                                     "first and re-create them afterwards",
+                                     blocking.size()),
+                              static_cast<std::int64_t>(blocking.size()), join_plain(blocking, "; ")));
+}
+
+void check_name_conflicts(const Target& t, const std::vector<std::string>& relations,
+                          const std::vector<std::pair<const Table*, std::string>>& constraints,
+                          std::vector<Finding>& out)
+{
+    std::vector<std::string> taken;
+    for (const auto& r : relations)
+        if (relation_name_taken(t.nsp, r))
+            taken.push_back(r);
+    for (const auto& [table, name] : constraints)
+        if (OidIsValid(find_constraint(table->oid, name.c_str()).oid))
+            taken.push_back(name + " on " + table->name);
+    if (!taken.empty())
+        out.push_back(finding("error", "name_conflict", ERRCODE_DUPLICATE_OBJECT,
+                              "names the step creates are already taken: " + join_plain(taken, ", "),
+                              static_cast<std::int64_t>(taken.size()), join_plain(taken, ", ")));
+}
+
+// ---------------------------------------------------------------- legacy
+
+void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int64_t> restore_run,
+                 const std::string& archive_table, LegacyData& data)
+{
+    const Table& pp = t.phases;
+    const KeyType phase_fk = column_key(pp, "project_id");
+    const bool has_created = pp.has("created_at");
+    const Oid created_type = has_created ? pp.col("created_at").type : InvalidOid;
+    std::vector<AttrNumber> attrs = {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("phase_type").attnum};
+    if (has_created)
+        attrs.push_back(pp.col("created_at").attnum);
+
+    FmgrInfo* out_fn = guarded([&] {
+        Oid func;
+        bool varlena;
+        getTypeOutputInfo(pp.col("phase_type").type, &func, &varlena);
+        auto* fi = static_cast<FmgrInfo*>(palloc0(sizeof(FmgrInfo)));
+        fmgr_info(func, fi);
+        return fi;
+    });
+
+    scan_table(pp.oid, attrs, [&](const Datum* v, const bool* n) {
+        data.phases++;
+        const core::Key id = datum_to_key(v[0], types.phase);
+        if (n[1]) {
+            data.null_project.add(id);
+            return;
+        }
+        const core::Key project = datum_to_key(v[1], phase_fk);
+        data.phase_project[id] = project;
+        if (n[2]) {
+            data.unknown_type.add(id);
+            return;
+        }
+        const char* text = OutputFunctionCall(out_fn, v[2]);
+        const auto kind = core::parse_phase_kind(text);
+        if (!kind) {
+            data.unknown_type.add(id);
+            return;
+        }
+        core::LegacyPhase lp;
+        lp.id = id;
+        lp.project = project;
+        lp.kind = *kind;
+        lp.has_created = has_created && !n[3] && created_value(created_type, v[3], lp.created);
+        data.planner.add_phase(lp);
+    });
+
+    const Table& pr = t.projects;
+    scan_table(pr.oid, {pr.col("id").attnum, pr.col("start_date").attnum, pr.col("end_date").attnum},
+               [&](const Datum* v, const bool* n) {
+                   data.projects++;
+                   const core::Key id = datum_to_key(v[0], types.project);
+                   if (!data.planner.wants_project(id)) {
+                       data.without_phases.add(id);
+                       return;
+                   }
+                   std::optional<core::Day> s, e;
+                   if (!n[1] && date_is_finite(DatumGetDateADT(v[1])))
+                       s = DatumGetDateADT(v[1]);
+                   if (!n[2] && date_is_finite(DatumGetDateADT(v[2])))
+                       e = DatumGetDateADT(v[2]);
+                   data.planner.set_project_dates(id, s, e);
+               });
+
+    if (restore_run) {
+        // The timeline kept by the last downgrade: restore candidates.
+        as_extension_owner([&] {
+            spi_stream("SELECT phase_id, project_id, name, start_date - date '2000-01-01',"
+                       "       end_date - date '2000-01-01', description"
+                       "  FROM " + archive_table + " WHERE run_id = $1 AND name IS NOT NULL",
+                       {Arg::of(*restore_run)}, 10000, [&](SPITupleTable* tt, std::uint64_t rows) {
+                           for (std::uint64_t i = 0; i < rows; i++) {
+                               bool null_flags[6];
+                               Datum vals[6];
+                               for (int c = 0; c < 6; c++)
+                                   vals[c] = SPI_getbinval(tt->vals[i], tt->tupdesc, c + 1, &null_flags[c]);
+                               if (null_flags[0] || null_flags[1] || null_flags[2] || null_flags[3] ||
+                                   null_flags[4])
+                                   continue;
+                               text* idt = DatumGetTextPP(vals[0]);
+                               text* prt = DatumGetTextPP(vals[1]);
+                               text* nmt = DatumGetTextPP(vals[2]);
+                               text* dst = null_flags[5] ? nullptr : DatumGetTextPP(vals[5]);
+                               add_archived_phase(data.planner, types, idt, prt, nmt, dst,
+                                                  DatumGetInt32(vals[3]), DatumGetInt32(vals[4]));
+                           }
+                       });
+        });
+    }
+    data.planner.plan(restore_run.has_value());
+
+    data.index.reserve(data.planner.planned().size());
+    for (const auto& p : data.planner.planned())
+        data.index.add(p.project, p.id, p.range);
+    data.index.finalize();
+}
+
+void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData& data)
+{
+    const Table& ra = t.assignments;
+    const KeyType fk = column_key(ra, "project_id");
+    const KeyType phase_fk = column_key(ra, "project_phase_id");
+    scan_table(
+        ra.oid,
+        {ra.col("id").attnum, ra.col("project_id").attnum, ra.col("assignment_date").attnum,
+         ra.col("project_phase_id").attnum},
+        [&](const Datum* v, const bool* n) {
+            data.assignments++;
+            const core::Key id = datum_to_key(v[0], types.assignment);
+            if (n[1]) {
+                data.outside++;
+                return;
+            }
+            const core::Key project = datum_to_key(v[1], fk);
+            const core::PhaseIndex::Phase* m = n[2] ? nullptr : data.index.match(project, DatumGetDateADT(v[2]));
+            if (m) {
+                data.matched++;
+            } else {
+                data.outside++;
+                data.outside_sample.add(project);
+            }
+            if (!n[3]) {
+                auto it = data.phase_project.find(datum_to_key(v[3], phase_fk));
+                if (it == data.phase_project.end())
+                    data.phase_missing.add(id);
+                else if (it->second != project)
+                    data.phase_elsewhere.add(id);
+            }
+        },
+        [&](std::uint64_t seen) {
+            if (Stages* s = current_stages(); s && seen % (1 << 20) < 8192)
+                s->progress(seen, estimated_rows(ra.oid));
+        });
+}
+
+// ---------------------------------------------------------------- upgraded
+
+void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data)
+{
+    const Table& pp = t.phases;
+    const KeyType phase_fk = column_key(pp, "project_id");
+    scan_table(pp.oid,
+               {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("start_date").attnum,
+                pp.col("end_date").attnum},
+               [&](const Datum* v, const bool* n) {
+                   data.phases++;
+                   const core::Key id = datum_to_key(v[0], types.phase);
+                   if (n[1])
+                       return;  // a phase of no project is never matched
+                   const core::Key project = datum_to_key(v[1], phase_fk);
+                   data.phase_project[id] = project;
+                   if (n[2] || n[3] || !date_is_finite(DatumGetDateADT(v[2])) ||
+                       !date_is_finite(DatumGetDateADT(v[3]))) {
+                       // Kept, so the project still has phases, but sorted last
+                       // (as NULLs are) and holding no day.
+                       data.null_dates.add(id);
+                       data.index.add(project, id, kNoDates);
+                       return;
+                   }
+                   core::Range r{DatumGetDateADT(v[2]), DatumGetDateADT(v[3])};
+                   if (r.start > r.end)
+                       data.reversed.add(id);
+                   data.index.add(project, id, r);
+               });
+    data.index.finalize();
+}
+
+void check_coverage_all(const Target& t, const KeyTypes& types, UpgradedData& data)
+{
+    const Table& pr = t.projects;
+    std::vector<core::Range> ranges;
+    scan_table(pr.oid, {pr.col("id").attnum, pr.col("start_date").attnum, pr.col("end_date").attnum},
+               [&](const Datum* v, const bool* n) {
+                   data.projects++;
+                   const core::Key id = datum_to_key(v[0], types.project);
+                   const core::PhaseIndex::Project* slot = data.index.find(id);
+                   if (!slot) {
+                       data.without_phases.add(id);
+                       return;
+                   }
+                   if (slot->overlapping)
+                       data.overlapping.add(id);
+                   core::CoverageResult res;
+                   if (n[1] || n[2] || !date_is_finite(DatumGetDateADT(v[1])) ||
+                       !date_is_finite(DatumGetDateADT(v[2]))) {
+                       res = {core::CoverageIssue::InvalidProject, 0};
+                   } else {
+                       ranges.clear();
+                       for (std::uint32_t i = 0; i < slot->count; i++)
+                           ranges.push_back(data.index.phases()[slot->begin + i].range);
+                       res = core::check_coverage(core::Range{DatumGetDateADT(v[1]), DatumGetDateADT(v[2])},
+                                                  ranges.data(), ranges.size());
+                   }
+                   if (res.issue == core::CoverageIssue::Exact)
+                       return;
+                   const bool new_low = data.not_covered.keys().size() < Sample::kKeep ||
+                                        id < data.not_covered.keys().back();
+                   data.not_covered.add(id);
+                   if (new_low) {
+                       // Keep examples for the smallest ids only, so the text is deterministic.
+                       std::string ex = "project " + key_to_text(id, types.project) + ": " +
+                                        core::coverage_issue_text(res.issue);
+                       if (res.issue != core::CoverageIssue::InvalidProject &&
+                           res.issue != core::CoverageIssue::NoPhases)
+                           ex += " at " + day_to_text(res.at);
+                       data.coverage_examples.push_back(std::move(ex));
+                   }
+               });
+    // Keep the examples that belong to the kept sample, in id order.
+    std::vector<std::string> kept;
+    for (const auto& k : data.not_covered.keys()) {
+        const std::string prefix = "project " + key_to_text(k, types.project) + ":";
+        for (const auto& ex : data.coverage_examples)
+            if (ex.compare(0, prefix.size(), prefix) == 0) {
+                kept.push_back(ex);
+                break;
+            }
+    }
+    data.coverage_examples = std::move(kept);
+}
+
+void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::optional<std::int64_t> archive_run,
+                                const std::string& archive_table, UpgradedData& data)
+{
+    const Table& ra = t.assignments;
+    const KeyType fk = column_key(ra, "project_id");
+
+    // The per-row rule; `archived` is the archived phase of an unchanged
+    // assignment (same id, project and date), when there is one.
+    auto one = [&](const core::Key& id, bool project_null, const core::Key& project, bool date_null, DateADT date,
+                   const core::Key* archived) {
+        data.assignments++;
+        const core::PhaseIndex::Project* slot = project_null ? nullptr : data.index.find(project);
+        if (!slot) {
+            data.orphan_assignments++;
+            if (!project_null)
+                data.orphan_projects.add(project);
+            return;
+        }
+        const core::PhaseIndex::Phase* m = date_null ? nullptr : data.index.match(*slot, date);
+        if (!date_null && m && slot->overlapping && data.index.count_holding(*slot, date, 2) > 1) {
+            data.ambiguous++;
+            data.ambiguous_sample.add(id);
+        }
+        if (archived) {
+            auto it = data.phase_project.find(*archived);
+            if (it != data.phase_project.end() && it->second == project) {
+                data.restored++;
+                const core::Key by_date = m ? m->id : data.index.first(*slot)->id;
+                if (*archived != by_date)
+                    data.overrides[id] = *archived;
+                return;
+            }
+        }
+        if (m)
+            data.matched++;
+        else
+            data.outside++;
+    };
+
+    auto progress = [&](std::uint64_t seen) {
+        if (Stages* s = current_stages(); s && seen % (1 << 20) < 8192)
+            s->progress(seen, estimated_rows(ra.oid));
+    };
+
+    if (!archive_run) {
+        scan_table(
+            ra.oid, {ra.col("id").attnum, ra.col("project_id").attnum, ra.col("assignment_date").attnum},
+            [&](const Datum* v, const bool* n) {
+                const core::Key id = datum_to_key(v[0], types.assignment);
+                const core::Key project = n[1] ? core::Key{} : datum_to_key(v[1], fk);
+                one(id, n[1], project, n[2], n[2] ? 0 : DatumGetDateADT(v[2]), nullptr);
+            },
+            progress);
+        return;
+    }
+
+    // One pass joining the archive: the archived phase comes back only for
+    // assignments whose id, project and date are unchanged.
+    const std::string sql = "SELECT r.id, r.project_id, r.assignment_date, a.project_phase_id"
+                            "  FROM " + ra.qualified + " r"
+                            "  LEFT JOIN " + archive_table + " a"
+                            "    ON a.run_id = $1"
+                            "   AND a.assignment_id = r.id::text"
+                            "   AND a.project_id = r.project_id::text"
+                            "   AND a.assignment_date IS NOT DISTINCT FROM r.assignment_date";
+    std::uint64_t seen = 0;
+    as_extension_owner([&] {
+        spi_stream(sql, {Arg::of(*archive_run)}, 8192, [&](SPITupleTable* tt, std::uint64_t rows) {
+            for (std::uint64_t i = 0; i < rows; i++) {
+                bool nl[4];
+                Datum v[4];
+                for (int c = 0; c < 4; c++)
+                    v[c] = SPI_getbinval(tt->vals[i], tt->tupdesc, c + 1, &nl[c]);
+                const core::Key id = datum_to_key(v[0], types.assignment);
+                const core::Key project = nl[1] ? core::Key{} : datum_to_key(v[1], fk);
+                std::optional<core::Key> archived;
+                if (!nl[3]) {
+                    text* txt = DatumGetTextPP(v[3]);
+                    archived = key_from_text(std::string_view(VARDATA_ANY(txt), VARSIZE_ANY_EXHDR(txt)), types.phase);
+                }
+                one(id, nl[1], project, nl[2], nl[2] ? 0 : DatumGetDateADT(v[2]), archived ? &*archived : nullptr);
+            }
+            seen += rows;
+            progress(seen);
+        });
+    });
+}
+
+// ---------------------------------------------------------------- findings
+
+void findings_for_upgrade(const LegacyData& d, const KeyTypes& types, std::vector<Finding>& out)
+{
+    if (!d.unknown_type.empty())
+        out.push_back(finding("error", "unknown_phase_type", ERRCODE_INVALID_TEXT_REPRESENTATION,
+                              plural(d.unknown_type.count(), "phase has", "phases have") +
+                                  " a phase_type other than PLANNING or EXECUTION (matched case-insensitively)",
+                              static_cast<std::int64_t>(d.unknown_type.count()), d.unknown_type.text(types.phase)));
+    if (!d.null_project.empty())
+        out.push_back(finding("error", "phase_without_project", ERRCODE_NOT_NULL_VIOLATION,
+                              plural(d.null_project.count(), "phase has", "phases have") + " a NULL project_id",
+                              static_cast<std::int64_t>(d.null_project.count()), d.null_project.text(types.phase)));
+    struct Kind {
+        core::PlanProblem problem;
+        const char* code;
+        int sqlstate;
+        const char* one;
+        const char* many;
+    };
+    const Kind kinds[] = {
+        {core::PlanProblem::MissingProject, "missing_project", ERRCODE_FOREIGN_KEY_VIOLATION,
+         "project referenced by phases does not exist", "projects referenced by phases do not exist"},
+        {core::PlanProblem::NullDates, "null_project_dates", ERRCODE_NULL_VALUE_NOT_ALLOWED,
+         "project with phases has a NULL or infinite start_date or end_date",
+         "projects with phases have a NULL or infinite start_date or end_date"},
+        {core::PlanProblem::ReversedDates, "reversed_project_dates", ERRCODE_CHECK_VIOLATION,
+         "project with phases starts after it ends", "projects with phases start after they end"},
+        {core::PlanProblem::TooManyPhases, "too_many_phases", ERRCODE_CHECK_VIOLATION,
+         "project has more phases than days", "projects have more phases than days"},
+    };
+    for (const Kind& k : kinds) {
+        Sample s;
+        for (const auto& p : d.planner.problems())
+            if (p.kind == k.problem)
+                s.add(p.project);
+        if (!s.empty())
+            out.push_back(finding("error", k.code, k.sqlstate, plural(s.count(), k.one, k.many),
+                                  static_cast<std::int64_t>(s.count()), s.text(types.project)));
+    }
+    if (!d.planner.duplicate_kind_projects().empty()) {
+        Sample s;
+        for (const auto& k : d.planner.duplicate_kind_projects())
+            s.add(k);
+        out.push_back(finding("warning", "duplicate_phase_type", 0,
+                              plural(s.count(), "project has", "projects have") +
+                                  " more than one phase of a type; they are named \"Planning 2\", \"Execution 2\", ...",
+                              static_cast<std::int64_t>(s.count()), s.text(types.project)));
+    }
+    if (!d.without_phases.empty())
+        out.push_back(finding("warning", "project_without_phases", 0,
+                              plural(d.without_phases.count(), "project has", "projects have") +
+                                  " no phases and will have none after the upgrade",
+                              static_cast<std::int64_t>(d.without_phases.count()),
+                              d.without_phases.text(types.project)));
+    if (d.outside > 0)
+        out.push_back(finding("warning", "assignments_outside_phases", 0,
+                              plural(d.outside, "assignment falls", "assignments fall") +
+                                  " outside every phase after the upgrade (date outside its project's dates, or a "
+                                  "project without phases); its phase is kept in the archive",
+                              static_cast<std::int64_t>(d.outside), d.outside_sample.text(types.project)));
+    if (!d.phase_elsewhere.empty())
+        out.push_back(finding("warning", "assignment_phase_of_other_project", 0,
+                              plural(d.phase_elsewhere.count(), "assignment points", "assignments point") +
+                                  " at a phase of another project",
+                              static_cast<std::int64_t>(d.phase_elsewhere.count()),
+                              d.phase_elsewhere.text(types.assignment)));
+    if (!d.phase_missing.empty())
+        out.push_back(finding("warning", "assignment_phase_missing", 0,
+                              plural(d.phase_missing.count(), "assignment points", "assignments point") +
+                                  " at a phase that does not exist",
+                              static_cast<std::int64_t>(d.phase_missing.count()),
+                              d.phase_missing.text(types.assignment)));
+}
+
+void findings_for_downgrade(const UpgradedData& d, const KeyTypes& types, bool have_archive,
+                            std::vector<Finding>& out)
+{
+    if (d.orphan_assignments > 0) {
+        std::string msg = plural(d.orphan_assignments, "assignment belongs", "assignments belong") + " to " +
+                          plural(d.orphan_projects.count(), "project", "projects") +
+                          " without phases (or to no project): project_phase_id cannot be NOT NULL";
+        out.push_back(finding("error", "assignments_without_phases", ERRCODE_NOT_NULL_VIOLATION, msg,
+                              static_cast<std::int64_t>(d.orphan_assignments), d.orphan_projects.text(types.project)));
+    }
+    if (!d.null_dates.empty())
+        out.push_back(finding("warning", "phase_without_dates", 0,
+                              plural(d.null_dates.count(), "phase has", "phases have") +
+                                  " a NULL or infinite start_date or end_date and never matches a date",
+                              static_cast<std::int64_t>(d.null_dates.count()), d.null_dates.text(types.phase)));
+    if (!d.reversed.empty())
+        out.push_back(finding("warning", "phase_reversed_dates", 0,
+                              plural(d.reversed.count(), "phase starts", "phases start") +
+                                  " after it ends and never matches a date",
+                              static_cast<std::int64_t>(d.reversed.count()), d.reversed.text(types.phase)));
+    if (!d.overlapping.empty())
+        out.push_back(finding("warning", "overlapping_phases", 0,
+                              plural(d.overlapping.count(), "project has", "projects have") +
+                                  " overlapping phases; a date held by two phases goes to the earliest start",
+                              static_cast<std::int64_t>(d.overlapping.count()), d.overlapping.text(types.project)));
+    if (!d.not_covered.empty())
+        out.push_back(finding("warning", "timeline_not_covered", 0,
+                              plural(d.not_covered.count(), "project is", "projects are") +
+                                  " not covered exactly by their phases",
+                              static_cast<std::int64_t>(d.not_covered.count()), d.not_covered.text(types.project)));
+    if (d.outside > 0)
+        out.push_back(finding("warning", "assignments_outside_phases", 0,
+                              plural(d.outside, "assignment falls", "assignments fall") +
+                                  " outside every phase of its project and is not restored from the archive; it "
+                                  "will be assigned to its project's first phase",
+                              static_cast<std::int64_t>(d.outside), ""));
+    if (!have_archive)
+        out.push_back(finding("warning", "no_archive", 0,
+                              "no archive of an upgrade by phasemig: phase_type is derived from phase names and "
+                              "project_phase_id from assignment dates",
+                              0, ""));
+}
+
+bool has_errors(const std::vector<Finding>& findings)
+{
+    return std::any_of(findings.begin(), findings.end(), [](const Finding& f) { return f.severity == "error"; });
+}
+
+void refuse(const char* step, const std::string& schema, const std::vector<Finding>& findings)
+{
+    std::vector<std::string> lines;
+    int sqlstate = 0;
+    std::size_t errors = 0;
+    for (const Finding& f : findings) {
+        if (f.severity != "error")
+            continue;
+        errors++;
+        if (!sqlstate)
+            sqlstate = f.sqlstate;
+        if (lines.size() < 3)
+            lines.push_back(f.code + ": " + f.message + (f.sample.empty() ? "" : " (" + f.sample + ")") + ".");
+    }
+    std::string detail = join_plain(lines, "\n");
+    if (errors > lines.size())
+        detail += strfmt("\n... and %zu more.", errors - lines.size());
+    throw Error(sqlstate ? sqlstate : ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                strfmt("cannot %s schema \"%s\": preflight found %zu %s", step, schema.c_str(), errors,
+                       errors == 1 ? "error" : "errors"),
+                detail,
+                strfmt("Nothing has been changed. Run SELECT * FROM phasemig_preflight(%s); to see every problem.",
+                       ("'" + schema + "'").c_str()));
+}
+
+}  // namespace phasemig::pg

@@ -1,0 +1,130 @@
+// What a step reads from the target schema, loaded into the C++ core:
+// phases (all of them — memory is bounded by phases), projects' dates, and
+// assignment tallies from one streamed pass.  Also the preflight findings.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/phase_index.hpp"
+#include "core/timeline.hpp"
+#include "pg/catalog.hpp"
+#include "pg/keys.hpp"
+
+namespace phasemig::pg {
+
+using KeyMap = std::unordered_map<core::Key, core::Key, core::KeyHash>;
+
+// The smallest few offending ids and how many there are: deterministic
+// samples for messages.
+class Sample {
+public:
+    static constexpr std::size_t kKeep = 5;
+    void add(const core::Key& key);
+    std::uint64_t count() const noexcept { return count_; }
+    bool empty() const noexcept { return count_ == 0; }
+    std::string text(KeyType type) const;
+    const std::vector<core::Key>& keys() const noexcept { return keys_; }
+
+private:
+    std::uint64_t count_ = 0;
+    std::vector<core::Key> keys_;  // sorted, at most kKeep
+};
+
+struct Finding {
+    std::string severity;  // "error" or "warning"
+    std::string code;
+    std::string message;
+    std::int64_t count = 0;
+    std::string sample;
+    int sqlstate = 0;
+};
+
+struct KeyTypes {
+    KeyType project = KeyType::Unsupported;     // projects.id
+    KeyType phase = KeyType::Unsupported;       // project_phases.id
+    KeyType assignment = KeyType::Unsupported;  // resource_assignments.id
+};
+
+// Schema-level checks common to both directions: table kinds, id and date
+// column types, the alembic revision.  Fills `types` when they are usable.
+void check_schema(const Target& t, const char* expected_revision, std::vector<Finding>& out, KeyTypes& types);
+
+// Objects other than indexes and constraints that depend on columns the
+// step drops (views, rules, triggers, policies, statistics).
+void check_blocking_dependents(const Target& t, const std::vector<std::pair<const Table*, std::string>>& columns,
+                               std::vector<Finding>& out);
+
+// Relations or constraints that already carry a name the step creates.
+void check_name_conflicts(const Target& t, const std::vector<std::string>& relations,
+                          const std::vector<std::pair<const Table*, std::string>>& constraints,
+                          std::vector<Finding>& out);
+
+// ---- legacy state (before an upgrade) ----
+struct LegacyData {
+    core::UpgradePlanner planner;
+    KeyMap phase_project;  // phase id -> project id
+    std::uint64_t phases = 0;
+    Sample unknown_type;   // phases whose phase_type is neither PLANNING nor EXECUTION
+    Sample null_project;   // phases with a NULL project_id
+    std::uint64_t projects = 0;
+    Sample without_phases;  // projects without phases
+    core::PhaseIndex index;  // the planned timeline
+    // assignments
+    std::uint64_t assignments = 0;
+    std::uint64_t matched = 0;
+    std::uint64_t outside = 0;
+    Sample outside_sample;     // projects of assignments outside every planned phase
+    Sample phase_elsewhere;    // assignments whose phase belongs to another project
+    Sample phase_missing;      // assignments whose phase does not exist
+};
+
+// Archived timeline rows from an earlier downgrade (restore candidates).
+void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int64_t> restore_run,
+                 const std::string& archive_table, LegacyData& data);
+void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData& data);
+
+// ---- upgraded state (before a downgrade, and for verify) ----
+struct UpgradedData {
+    core::PhaseIndex index;  // phases with both dates
+    KeyMap phase_project;    // every phase
+    std::uint64_t phases = 0;
+    Sample null_dates;       // phases with a NULL start_date or end_date
+    Sample reversed;         // phases with start_date > end_date
+    std::uint64_t projects = 0;
+    Sample without_phases;   // projects without phases
+    Sample not_covered;      // projects whose phases do not cover them exactly
+    Sample overlapping;      // projects with two phases holding the same day
+    std::vector<std::string> coverage_examples;  // "project X: gap at 2024-03-01"
+    // assignments
+    std::uint64_t assignments = 0;
+    std::uint64_t matched = 0;   // date-matched (not restored)
+    std::uint64_t outside = 0;   // not restored and outside every phase: first phase
+    std::uint64_t ambiguous = 0; // held by two or more phases
+    std::uint64_t restored = 0;  // given their archived phase back
+    Sample ambiguous_sample;
+    Sample orphan_projects;      // projects with assignments but no phases
+    std::uint64_t orphan_assignments = 0;
+    KeyMap overrides;            // assignment -> archived phase, where it differs from the date rule
+};
+
+void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data);
+void check_coverage_all(const Target& t, const KeyTypes& types, UpgradedData& data);
+// One pass over the assignments.  With `archive_run`, joins the upgrade's
+// archive and records which assignments get their archived phase back.
+void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::optional<std::int64_t> archive_run,
+                                const std::string& archive_table, UpgradedData& data);
+
+// Findings for the next step from loaded data.
+void findings_for_upgrade(const LegacyData& d, const KeyTypes& types, std::vector<Finding>& out);
+void findings_for_downgrade(const UpgradedData& d, const KeyTypes& types, bool have_archive,
+                            std::vector<Finding>& out);
+
+bool has_errors(const std::vector<Finding>& findings);
+// Raises the refusal: the first errors in the message, all of them in preflight.
+[[noreturn]] void refuse(const char* step, const std::string& schema, const std::vector<Finding>& findings);
+
+}  // namespace phasemig::pg

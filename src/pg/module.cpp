@@ -1,0 +1,29 @@
+// Module entry: magic block and settings.
+#include <climits>
+
+#include "pg/context.hpp"
+#include "pg/guard.hpp"
+
+extern "C" {
+PG_MODULE_MAGIC;
+PGDLLEXPORT void _PG_init(void);
+}
+
+using namespace phasemig::pg;
+
+extern "C" void _PG_init(void)
+{
+    DefineCustomBoolVariable("phasemig.verbose", "Reports each stage of a step, with its duration, as a NOTICE.",
+                             "Off by default so that output stays deterministic under pg_regress.", &setting_verbose,
+                             false, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("phasemig.lock_timeout",
+                            "How long one attempt waits for the step's locks when the session sets no lock_timeout.",
+                            "Zero waits without limit.", &setting_lock_timeout_ms, 5000, 0, INT_MAX, PGC_USERSET,
+                            GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("phasemig.lock_retries", "How many more attempts to take the locks, with backoff.",
+                            nullptr, &setting_lock_retries, 3, 0, 100, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("phasemig.fault_injection",
+                               "Test only: fail a step after the named stage (\"upgrade:archive\", ...).", nullptr,
+                               &setting_fault_injection, "", PGC_SUSET, GUC_NOT_IN_SAMPLE, nullptr, nullptr, nullptr);
+    MarkGUCPrefixReserved("phasemig");
+}

@@ -1,0 +1,79 @@
+#include "pg/scan.hpp"
+
+#include "pg/guard.hpp"
+
+namespace phasemig::pg {
+
+namespace {
+// Large enough to amortize the guard, small enough to answer a cancel fast.
+constexpr std::uint64_t kBatchRows = 8192;
+}  // namespace
+
+void scan_table(Oid relid, const std::vector<AttrNumber>& attrs, const RowFn& row,
+                const std::function<void(std::uint64_t)>& on_progress)
+{
+    struct ScanState {
+        Relation rel;
+        TableScanDesc scan;
+        TupleTableSlot* slot;
+        MemoryContext per_batch;
+        Datum* values;
+        bool* nulls;
+    };
+    const int natts = static_cast<int>(attrs.size());
+    ScanState st = guarded([&] {
+        ScanState s{};
+        s.rel = table_open(relid, AccessShareLock);
+        s.scan = table_beginscan(s.rel, GetActiveSnapshot(), 0, nullptr);
+        s.slot = table_slot_create(s.rel, nullptr);
+        s.per_batch = AllocSetContextCreate(CurrentMemoryContext, "phasemig scan batch", ALLOCSET_DEFAULT_SIZES);
+        s.values = static_cast<Datum*>(palloc0(sizeof(Datum) * (natts + 1)));
+        s.nulls = static_cast<bool*>(palloc0(sizeof(bool) * (natts + 1)));
+        return s;
+    });
+    std::uint64_t seen = 0;
+    for (;;) {
+        bool more = guarded([&] {
+            CHECK_FOR_INTERRUPTS();
+            MemoryContext old = MemoryContextSwitchTo(st.per_batch);
+            bool got = false;
+            for (std::uint64_t n = 0; n < kBatchRows; n++) {
+                got = table_scan_getnextslot(st.scan, ForwardScanDirection, st.slot);
+                if (!got)
+                    break;
+                for (int i = 0; i < natts; i++)
+                    st.values[i] = slot_getattr(st.slot, attrs[i], &st.nulls[i]);
+                row(st.values, st.nulls);
+                seen++;
+            }
+            MemoryContextSwitchTo(old);
+            MemoryContextReset(st.per_batch);
+            return got;
+        });
+        if (on_progress)
+            on_progress(seen);
+        if (!more)
+            break;
+    }
+    guarded([&] {
+        ExecDropSingleTupleTableSlot(st.slot);
+        table_endscan(st.scan);
+        table_close(st.rel, AccessShareLock);
+        MemoryContextDelete(st.per_batch);
+    });
+}
+
+std::uint64_t estimated_rows(Oid relid)
+{
+    return guarded([&] {
+        HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+        double n = 0;
+        if (HeapTupleIsValid(tup)) {
+            n = reinterpret_cast<Form_pg_class>(GETSTRUCT(tup))->reltuples;
+            ReleaseSysCache(tup);
+        }
+        return n > 0 ? static_cast<std::uint64_t>(n) : std::uint64_t{0};
+    });
+}
+
+}  // namespace phasemig::pg

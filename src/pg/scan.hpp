@@ -1,0 +1,26 @@
+// Streaming reads of the target tables with the statement's snapshot:
+// a plain sequential scan, a batch of rows per guard, interrupts checked per
+// batch.  Nothing is materialized; callers keep what they need.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "pg/postgres_headers.hpp"
+
+namespace phasemig::pg {
+
+// Called per row with the requested attributes.  Runs under a guard: it must
+// hold no C++ object with a destructor across a PostgreSQL call.
+using RowFn = std::function<void(const Datum* values, const bool* nulls)>;
+
+// Scans every visible row of the relation.  `on_progress`, if given, is
+// called between batches with the rows seen so far.
+void scan_table(Oid relid, const std::vector<AttrNumber>& attrs, const RowFn& row,
+                const std::function<void(std::uint64_t)>& on_progress = {});
+
+// The planner's estimate of the number of rows (for progress), at least 0.
+std::uint64_t estimated_rows(Oid relid);
+
+}  // namespace phasemig::pg

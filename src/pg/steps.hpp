@@ -1,0 +1,31 @@
+// The preparation half of each step — everything up to the first change —
+// shared by the step itself and by phasemig_preflight.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "pg/model.hpp"
+#include "pg/step.hpp"
+
+namespace phasemig::pg {
+
+struct UpgradePrep {
+    KeyTypes types;
+    std::optional<std::int64_t> restore_run;  // the downgrade whose timeline may come back
+    std::vector<ArchivedObject> objects;      // what that downgrade archived
+    LegacyData data;
+    std::vector<Finding> findings;
+};
+void prepare_upgrade(const Target& t, bool restore, UpgradePrep& prep);
+
+struct DowngradePrep {
+    KeyTypes types;
+    std::optional<std::int64_t> archive_run;  // the upgrade whose archive restores values
+    std::vector<ArchivedObject> objects;
+    UpgradedData data;
+    std::vector<Finding> findings;
+};
+void prepare_downgrade(const Target& t, bool restore, DowngradePrep& prep);
+
+}  // namespace phasemig::pg

@@ -1,0 +1,307 @@
+// phasemig_upgrade: legacy (fixed Planning/Execution phases referenced by
+// every assignment) to upgraded (date-ranged phases), SPEC §2.
+#include <algorithm>
+#include <map>
+
+#include "pg/fill.hpp"
+#include "pg/guard.hpp"
+#include "pg/model.hpp"
+#include "pg/spi.hpp"
+#include "pg/step.hpp"
+#include "pg/steps.hpp"
+
+namespace phasemig::pg {
+
+namespace {
+
+void require_legacy(const Target& t)
+{
+    switch (t.state) {
+    case State::Legacy: return;
+    case State::Upgraded:
+        throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                    strfmt("schema \"%s\" is already upgraded", t.schema.c_str()), t.state_detail,
+                    "phasemig_verify() checks the upgraded schema; phasemig_downgrade() goes back to the legacy "
+                    "revision.");
+    case State::Absent:
+        throw Error(ERRCODE_UNDEFINED_TABLE, strfmt("schema \"%s\" has nothing to upgrade", t.schema.c_str()),
+                    t.state_detail, "Pass the schema that holds the application's tables as target_schema.");
+    case State::Mixed:
+        throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                    strfmt("schema \"%s\" is half-migrated", t.schema.c_str()), t.state_detail,
+                    "phasemig_status() shows what is where; restore the schema to one revision before migrating.");
+    }
+}
+
+// Column definitions for the new columns: the archived ones (user edits kept
+// by the last downgrade) or the SPEC's.
+struct NewColumn {
+    const char* name;
+    std::string type;
+    bool notnull;
+    const ArchivedObject* archived;
+};
+
+std::vector<NewColumn> new_columns(const std::vector<ArchivedObject>& objs)
+{
+    std::vector<NewColumn> cols = {{"name", "character varying(100)", true, nullptr},
+                                   {"start_date", "date", true, nullptr},
+                                   {"end_date", "date", true, nullptr},
+                                   {"description", "character varying(500)", false, nullptr}};
+    for (auto& c : cols) {
+        const ArchivedObject* a = find_object(objs, "column", "project_phases", c.name);
+        if (a && a->type && resolve_type(*a->type)) {
+            c.type = *a->type;
+            if (a->collation)
+                c.type += " COLLATE " + *a->collation;
+            c.notnull = a->notnull;
+            c.archived = a;
+        }
+    }
+    return cols;
+}
+
+std::string summarize(const std::string& schema, bool dry_run, bool restore, std::int64_t run_id,
+                      const Target& t, const LegacyData& d, const Baseline& b, std::uint64_t archived_assignments,
+                      bool alembic_moved, const Stages& stages)
+{
+    // Phases per name, most frequent first (SPEC: counts per phase name).
+    std::map<std::string, std::uint64_t> by_name;
+    for (const auto& p : d.planner.planned())
+        by_name[d.planner.string_at(p.name)]++;
+    std::vector<std::pair<std::string, std::uint64_t>> names(by_name.begin(), by_name.end());
+    std::stable_sort(names.begin(), names.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+
+    Json j;
+    j.begin_object();
+    j.key("step").str("upgrade");
+    j.key("schema").str(schema);
+    j.key("dry_run").boolean(dry_run);
+    j.key("restore").boolean(restore);
+    if (dry_run)
+        j.key("run_id").null();
+    else
+        j.key("run_id").num(run_id);
+    j.key("revision");
+    if (t.alembic.present())
+        j.begin_object()
+            .key("from")
+            .str(kLegacyRevision)
+            .key("to")
+            .str(kUpgradedRevision)
+            .key("moved")
+            .boolean(alembic_moved)
+            .end_object();
+    else
+        j.null();
+    j.key("projects").num(static_cast<std::int64_t>(d.projects));
+    j.key("projects_without_phases").num(static_cast<std::int64_t>(d.without_phases.count()));
+    j.key("phases").num(static_cast<std::int64_t>(d.planner.planned().size()));
+    j.key("phases_by_name").begin_object();
+    constexpr std::size_t kMaxNames = 50;
+    std::uint64_t other = 0;
+    for (std::size_t i = 0; i < names.size(); i++) {
+        if (i < kMaxNames)
+            j.key(names[i].first).num(static_cast<std::int64_t>(names[i].second));
+        else
+            other += names[i].second;
+    }
+    if (other)
+        j.key("(other names)").num(static_cast<std::int64_t>(other));
+    j.end_object();
+    j.key("timelines")
+        .begin_object()
+        .key("split")
+        .num(static_cast<std::int64_t>(d.planner.projects_split()))
+        .key("restored")
+        .num(static_cast<std::int64_t>(d.planner.projects_restored()))
+        .end_object();
+    j.key("budgets").begin_object();
+    j.key("capital").num_text(b.capital.value_or(""));
+    j.key("expense").num_text(b.expense.value_or(""));
+    j.key("total").num_text(b.total.value_or(""));
+    j.end_object();
+    j.key("assignments")
+        .begin_object()
+        .key("total")
+        .num(static_cast<std::int64_t>(d.assignments))
+        .key("archived")
+        .num(static_cast<std::int64_t>(archived_assignments))
+        .key("matched")
+        .num(static_cast<std::int64_t>(d.matched))
+        .key("outside")
+        .num(static_cast<std::int64_t>(d.outside))
+        .end_object();
+    add_timings(j, stages);
+    j.end_object();
+    return j.text();
+}
+
+}  // namespace
+
+void prepare_upgrade(const Target& t, bool restore, UpgradePrep& prep)
+{
+    const Extension& ext = extension();
+    check_schema(t, kLegacyRevision, prep.findings, prep.types);
+    check_blocking_dependents(t, {{&t.phases, "phase_type"}, {&t.assignments, "project_phase_id"}}, prep.findings);
+    prep.restore_run = restore ? latest_run(t.schema, "downgrade") : std::nullopt;
+    prep.objects = load_objects(prep.restore_run);
+    std::vector<std::string> relations = {kStartIndex, kEndIndex};
+    std::vector<std::pair<const Table*, std::string>> constraints = {{&t.phases, kCheckName}};
+    for (const auto& o : prep.objects) {
+        if (o.kind == "index" && o.name != kStartIndex && o.name != kEndIndex)
+            relations.push_back(o.name);
+        if (o.kind == "constraint" && o.name != kCheckName)
+            constraints.push_back({&t.phases, o.name});
+    }
+    check_name_conflicts(t, relations, constraints, prep.findings);
+    if (has_errors(prep.findings))
+        return;
+    load_legacy(t, prep.types, prep.restore_run, ext.table("phasemig_phase_archive"), prep.data);
+    tally_legacy_assignments(t, prep.types, prep.data);
+    findings_for_upgrade(prep.data, prep.types, prep.findings);
+}
+
+namespace {
+
+std::string upgrade(const std::string& schema, bool dry_run, bool restore)
+{
+    Stages st("upgrade", schema, 7);
+    const Extension& ext = extension();
+
+    st.begin("lock");
+    Target t = inspect_target(schema);
+    require_legacy(t);
+    require_owner(t.phases);
+    require_owner(t.assignments);
+    require_select(t.projects);
+    if (t.alembic.present())
+        require_update(t.alembic);
+    lock_target(t);
+    t = inspect_target(schema);  // what we locked is what we change
+    require_legacy(t);
+    st.end();
+
+    st.begin("preflight");
+    UpgradePrep prep;
+    prepare_upgrade(t, restore, prep);
+    if (has_errors(prep.findings))
+        refuse("upgrade", schema, prep.findings);
+    const KeyTypes& types = prep.types;
+    const std::vector<ArchivedObject>& objs = prep.objects;
+    LegacyData& data = prep.data;
+    st.end();
+
+    st.begin("archive");
+    Baseline base;
+    base.projects = data.projects;
+    base.phases = data.phases;
+    base.assignments = data.assignments;
+    read_budgets(t, base);
+    const std::int64_t run_id = begin_run(schema, "upgrade", restore, t, base, kLegacyRevision, kUpgradedRevision);
+    std::uint64_t archived = 0;
+    as_extension_owner([&] {
+        auto budget = [&](const char* c) { return t.phases.has(c) ? std::string(c) : std::string("NULL"); };
+        spi_exec("INSERT INTO " + ext.table("phasemig_phase_archive") +
+                     " (run_id, phase_id, project_id, phase_type, capital_budget, expense_budget, total_budget)"
+                     " SELECT $1, id::text, project_id::text, phase_type::text, " +
+                     budget("capital_budget") + ", " + budget("expense_budget") + ", " + budget("total_budget") +
+                     " FROM " + t.phases.qualified,
+                 {Arg::of(run_id)});
+        archived = spi_exec("INSERT INTO " + ext.table("phasemig_assignment_archive") +
+                                " (run_id, assignment_id, project_id, assignment_date, project_phase_id)"
+                                " SELECT $1, id::text, project_id::text, assignment_date, project_phase_id::text"
+                                "   FROM " + t.assignments.qualified,
+                            {Arg::of(run_id)});
+    });
+    archive_objects(run_id, t.phases, {"phase_type"});
+    archive_objects(run_id, t.assignments, {"project_phase_id"});
+    drop_superseded_archives(schema, "upgrade", run_id);
+    st.end();
+
+    st.begin("phases");
+    {
+        FillContext ctx;
+        ctx.token = new_fill_token();
+        ctx.planner = &data.planner;
+        ctx.phase_key = types.phase;
+        // Every column is filled in the same rewrite: the USING clauses of
+        // one ALTER TABLE are evaluated in one pass over the table.
+        ctx.expected_rows = data.phases * 4;
+        ActiveFill active(ctx);
+        const auto cols = new_columns(objs);
+        std::string add = "ALTER TABLE " + t.phases.qualified;
+        for (std::size_t i = 0; i < cols.size(); i++)
+            add += std::string(i ? "," : "") + " ADD COLUMN " + quote_ident(cols[i].name) + " " + cols[i].type;
+        spi_exec(add);
+
+        const std::string tok = std::to_string(ctx.token);
+        const std::string fill_text = ext.qschema + "._phasemig_fill_text(id, ";
+        const std::string fill_date = ext.qschema + "._phasemig_fill_date(id, ";
+        std::string alter = "ALTER TABLE " + t.phases.qualified;
+        alter += " ALTER COLUMN name TYPE " + cols[0].type + " USING " + fill_text + "1, " + tok + ")";
+        alter += ", ALTER COLUMN start_date TYPE " + cols[1].type + " USING " + fill_date + "1, " + tok + ")";
+        alter += ", ALTER COLUMN end_date TYPE " + cols[2].type + " USING " + fill_date + "2, " + tok + ")";
+        alter += ", ALTER COLUMN description TYPE " + cols[3].type + " USING " + fill_text + "2, " + tok + ")";
+        for (const auto& c : cols)
+            if (c.notnull)
+                alter += ", ALTER COLUMN " + quote_ident(c.name) + " SET NOT NULL";
+        const ArchivedObject* check = find_object(objs, "constraint", "project_phases", kCheckName);
+        alter += ", ADD CONSTRAINT " + std::string(kCheckName) + " " +
+                 (check && check->definition ? *check->definition : std::string("CHECK (start_date <= end_date)"));
+        alter += ", DROP COLUMN phase_type";
+        spi_exec(alter);
+        for (const auto& c : cols)
+            if (c.archived)
+                restore_column_extras(t.phases, *c.archived);
+    }
+    st.end();
+
+    st.begin("indexes");
+    for (const char* name : {kStartIndex, kEndIndex}) {
+        const ArchivedObject* idx = find_object(objs, "index", "project_phases", name);
+        if (idx && idx->definition)
+            spi_exec(*idx->definition);
+        else
+            spi_exec(strfmt("CREATE INDEX %s ON %s (%s)", name, t.phases.qualified.c_str(),
+                            name == kStartIndex ? "start_date" : "end_date"));
+    }
+    for (const auto& o : objs)
+        if (o.kind != "column" && o.name != kStartIndex && o.name != kEndIndex && o.name != kCheckName)
+            restore_object(t.phases, o);
+    st.end();
+
+    st.begin("assignments");
+    // Drops the column's foreign key and index with it; their definitions are
+    // in the archive.
+    spi_exec("ALTER TABLE " + t.assignments.qualified + " DROP COLUMN project_phase_id");
+    st.end();
+
+    st.begin("alembic");
+    const bool moved = move_alembic(t, kLegacyRevision, kUpgradedRevision);
+    st.end();
+
+    std::string summary = summarize(schema, dry_run, restore, run_id, t, data, base, archived, moved, st);
+    finish_run(run_id, summary);
+    return summary;
+}
+
+}  // namespace
+
+}  // namespace phasemig::pg
+
+using namespace phasemig::pg;
+
+// phasemig_upgrade(target_schema text, dry_run boolean, restore boolean) RETURNS jsonb
+PHASEMIG_FUNCTION(phasemig_upgrade)
+{
+    return entry([&]() -> Datum {
+        const std::string schema = text_arg(fcinfo, 0, "target_schema");
+        const bool dry_run = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+        const bool restore = PG_ARGISNULL(2) || PG_GETARG_BOOL(2);
+        spi_connect();
+        std::string summary = run_step(dry_run, [&] { return upgrade(schema, dry_run, restore); });
+        spi_finish();
+        return jsonb_from_text(summary);
+    });
+}

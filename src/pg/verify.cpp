@@ -1,0 +1,511 @@
+// phasemig_verify: the checks of SPEC §4 for the state the schema is in.
+// Each check passes only when what it checks holds; NULL only where there is
+// no baseline to compare with.
+#include "pg/verify.hpp"
+
+#include "pg/guard.hpp"
+#include "pg/model.hpp"
+#include "pg/scan.hpp"
+#include "pg/spi.hpp"
+#include "pg/step.hpp"
+
+namespace phasemig::pg {
+
+namespace {
+
+std::string count_text(std::uint64_t n, const char* one, const char* many)
+{
+    return group_thousands(static_cast<std::int64_t>(n)) + " " + (n == 1 ? one : many);
+}
+
+std::int64_t to_int(const std::optional<std::string>& v)
+{
+    return v ? std::stoll(*v) : 0;
+}
+
+// "Planning: 3, Execution: 5": planning-like names first, then
+// execution-like, then the rest, each group by name.
+std::string distribution(const Target& t, const char* column)
+{
+    const std::string col = column;
+    auto rows = spi_rows("SELECT " + col + "::text, count(*) FROM " + t.phases.qualified +
+                         " GROUP BY 1 ORDER BY (lower(" + col + "::text) LIKE '%planning%') DESC,"
+                         " (lower(" + col + "::text) LIKE '%execution%') DESC, 1 LIMIT 21");
+    std::vector<std::string> parts;
+    for (std::size_t i = 0; i < rows.size() && i < 20; i++)
+        parts.push_back(rows[i][0].value_or("NULL") + ": " + group_thousands(std::stoll(rows[i][1].value_or("0"))));
+    std::string s = join_plain(parts, ", ");
+    if (rows.size() > 20)
+        s += ", ...";
+    return s.empty() ? "no phases" : s;
+}
+
+// Compares budget sums, overall and per project, with the phase archive of
+// `run_id` (what the phases held when that step started).
+CheckResult budgets_check(int no, const Target& t, std::optional<std::int64_t> run_id, const char* step)
+{
+    CheckResult r{no, "budgets preserved", std::nullopt, ""};
+    const bool have_cols =
+        t.phases.has("capital_budget") && t.phases.has("expense_budget") && t.phases.has("total_budget");
+    Baseline now;
+    read_budgets(t, now);
+    const std::string totals = "total " + group_thousands(now.total.value_or("NULL")) + " (capital " +
+                               group_thousands(now.capital.value_or("NULL")) + ", expense " +
+                               group_thousands(now.expense.value_or("NULL")) + ")";
+    if (!run_id) {
+        r.detail = totals + "; no baseline: phasemig has not run a " + step + " of this schema";
+        return r;
+    }
+    if (!have_cols) {
+        r.passed = false;
+        r.detail = "project_phases lacks capital_budget, expense_budget or total_budget";
+        return r;
+    }
+    const Extension& ext = extension();
+    std::vector<Row> rows;
+    as_extension_owner([&] {
+        rows = spi_rows(
+            "WITH base AS (SELECT project_id, sum(capital_budget) c, sum(expense_budget) e, sum(total_budget) t"
+            "                FROM " + ext.table("phasemig_phase_archive") + " WHERE run_id = $1 GROUP BY 1),"
+            "     cur AS (SELECT project_id::text AS project_id, sum(capital_budget) c, sum(expense_budget) e,"
+            "                    sum(total_budget) t FROM " + t.phases.qualified + " GROUP BY 1),"
+            "     diff AS (SELECT project_id FROM base FULL JOIN cur USING (project_id)"
+            "               WHERE (base.c, base.e, base.t) IS DISTINCT FROM (cur.c, cur.e, cur.t)),"
+            "     run AS (SELECT capital, expense, total FROM " + ext.table("phasemig_run") + " WHERE run_id = $1)"
+            " SELECT (SELECT count(*) FROM diff),"
+            "        (SELECT string_agg(coalesce(project_id, 'NULL'), ', ' ORDER BY project_id)"
+            "           FROM (SELECT project_id FROM diff ORDER BY project_id LIMIT 5) s),"
+            "        (SELECT (run.capital, run.expense, run.total) IS NOT DISTINCT FROM"
+            "                (sum(p.capital_budget), sum(p.expense_budget), sum(p.total_budget))"
+            "           FROM run, " + t.phases.qualified + " p GROUP BY run.capital, run.expense, run.total),"
+            "        (SELECT total::text FROM run),"
+            "        (SELECT count(*) FROM base)",
+            {Arg::of(*run_id)});
+    });
+    const std::int64_t differing = to_int(rows[0][0]);
+    // No phases now: the aggregate subquery yields no row; equal when the
+    // baseline was empty too.
+    const bool overall = rows[0][2] ? *rows[0][2] == "t" : !rows[0][3];
+    const std::int64_t projects = to_int(rows[0][4]);
+    r.passed = differing == 0 && overall;
+    if (*r.passed)
+        r.detail = totals + " equals the baseline of " + step + " run " + std::to_string(*run_id) +
+                   ", overall and for each of " + count_text(projects, "project", "projects");
+    else {
+        r.detail = totals;
+        if (!overall)
+            r.detail += "; overall total differs from the baseline " + group_thousands(rows[0][3].value_or("NULL")) +
+                        " of " + step + " run " + std::to_string(*run_id);
+        if (differing)
+            r.detail += "; " + count_text(static_cast<std::uint64_t>(differing), "project differs", "projects differ") +
+                        " from the baseline: " + rows[0][1].value_or("");
+    }
+    return r;
+}
+
+std::optional<std::int64_t> baseline_run(const std::string& schema, const char* step)
+{
+    // Only the newest run counts, and only when it left the schema in the
+    // state being verified.
+    std::optional<std::string> v;
+    as_extension_owner([&] {
+        v = spi_value("SELECT run_id FROM " + extension().table("phasemig_run") +
+                          " WHERE target_schema = $1 AND finished_at IS NOT NULL"
+                          " ORDER BY run_id DESC LIMIT 1",
+                      {Arg::of(schema)});
+    });
+    if (!v)
+        return std::nullopt;
+    const std::int64_t id = std::stoll(*v);
+    std::optional<std::string> s;
+    as_extension_owner([&] {
+        s = spi_value("SELECT step FROM " + extension().table("phasemig_run") + " WHERE run_id = $1", {Arg::of(id)});
+    });
+    if (s && *s == step)
+        return id;
+    return std::nullopt;
+}
+
+void verify_upgraded(const Target& t, std::vector<CheckResult>& out)
+{
+    KeyTypes types;
+    std::vector<Finding> schema_findings;
+    check_schema(t, kUpgradedRevision, schema_findings, types);
+    for (const auto& f : schema_findings)
+        if (f.severity == "error" && f.code != "alembic_revision") {
+            out.push_back(CheckResult{1, "schema", false, f.message});
+            return;
+        }
+
+    auto counts = spi_rows("SELECT count(*),"
+                           " count(*) FILTER (WHERE name IS NULL OR start_date IS NULL OR end_date IS NULL),"
+                           " count(*) FILTER (WHERE start_date > end_date),"
+                           " count(*) FILTER (WHERE name IS NULL OR btrim(name::text) = '')"
+                           " FROM " + t.phases.qualified);
+    const std::int64_t phases = to_int(counts[0][0]);
+    const std::int64_t nulls = to_int(counts[0][1]);
+    const std::int64_t reversed = to_int(counts[0][2]);
+    const std::int64_t blank = to_int(counts[0][3]);
+
+    // 1. required fields
+    {
+        std::vector<std::string> nullable;
+        for (const char* c : {"name", "start_date", "end_date"})
+            if (!t.phases.col(c).notnull)
+                nullable.push_back(c);
+        CheckResult r{1, "required fields", nulls == 0 && nullable.empty(), ""};
+        if (*r.passed)
+            r.detail = count_text(static_cast<std::uint64_t>(phases), "phase", "phases") +
+                       "; name, start_date and end_date are NOT NULL";
+        else {
+            std::vector<std::string> parts;
+            if (nulls)
+                parts.push_back(count_text(static_cast<std::uint64_t>(nulls), "phase has", "phases have") +
+                                " a NULL name, start_date or end_date");
+            if (!nullable.empty())
+                parts.push_back(join_plain(nullable, ", ") + (nullable.size() == 1 ? " is" : " are") + " nullable");
+            r.detail = join_plain(parts, "; ");
+        }
+        out.push_back(r);
+    }
+    // 2. phase_type removed (true by the state, checked all the same)
+    out.push_back(CheckResult{2, "phase_type removed", !t.phases.has("phase_type"),
+                              t.phases.has("phase_type") ? "project_phases still has phase_type"
+                                                         : "project_phases has no phase_type"});
+    // 3. project_phase_id removed, with its foreign key and index
+    {
+        const bool col = t.assignments.has("project_phase_id");
+        const bool fk = OidIsValid(find_constraint(t.assignments.oid, kFkName).oid);
+        const bool idx = OidIsValid(find_index(t.nsp, kAssignmentPhaseIndex).oid);
+        std::vector<std::string> left;
+        if (col)
+            left.push_back("column project_phase_id");
+        if (fk)
+            left.push_back(std::string("constraint ") + kFkName);
+        if (idx)
+            left.push_back(std::string("index ") + kAssignmentPhaseIndex);
+        out.push_back(CheckResult{3, "project_phase_id removed", left.empty(),
+                                  left.empty() ? "resource_assignments has no project_phase_id, foreign key or index"
+                                               : "still present: " + join_plain(left, ", ")});
+    }
+    // 4. phase dates ordered
+    {
+        const ConstraintInfo c = find_constraint(t.phases.oid, kCheckName);
+        const bool ok_con = OidIsValid(c.oid) && c.type == CONSTRAINT_CHECK && c.validated;
+        CheckResult r{4, "phase dates ordered", reversed == 0 && ok_con, ""};
+        std::vector<std::string> parts;
+        parts.push_back(reversed == 0 ? "no phase starts after it ends"
+                                      : count_text(static_cast<std::uint64_t>(reversed), "phase starts",
+                                                   "phases start") +
+                                            " after it ends");
+        if (!OidIsValid(c.oid))
+            parts.push_back(std::string(kCheckName) + " is missing");
+        else if (c.type != CONSTRAINT_CHECK)
+            parts.push_back(std::string(kCheckName) + " is not a CHECK constraint");
+        else if (!c.validated)
+            parts.push_back(std::string(kCheckName) + " is NOT VALID");
+        else
+            parts.push_back(std::string(kCheckName) + " is validated");
+        r.detail = join_plain(parts, "; ");
+        out.push_back(r);
+    }
+    // 5. phase names
+    {
+        auto dup = spi_rows("SELECT count(*), string_agg(project_id::text || ': ' || name::text, ', ')"
+                            "  FROM (SELECT project_id, name FROM " + t.phases.qualified +
+                            "         WHERE name IS NOT NULL GROUP BY 1, 2 HAVING count(*) > 1"
+                            "         ORDER BY 1, 2) d");
+        const std::int64_t dups = to_int(dup[0][0]);
+        CheckResult r{5, "phase names", blank == 0 && dups == 0, distribution(t, "name")};
+        if (blank)
+            r.detail += "; " + count_text(static_cast<std::uint64_t>(blank), "phase has", "phases have") +
+                        " a blank name";
+        if (dups)
+            r.detail += "; " + count_text(static_cast<std::uint64_t>(dups), "name is", "names are") +
+                        " used twice in a project: " + dup[0][1].value_or("");
+        out.push_back(r);
+    }
+    // 6. timeline coverage, and 9 from the same loaded phases
+    UpgradedData data;
+    load_upgraded(t, types, data);
+    check_coverage_all(t, types, data);
+    {
+        const std::uint64_t with_phases = data.projects - data.without_phases.count();
+        CheckResult r{6, "timeline coverage", data.not_covered.empty() && data.without_phases.empty(), ""};
+        std::vector<std::string> parts;
+        parts.push_back(count_text(with_phases - data.not_covered.count(), "project", "projects") +
+                        " covered exactly");
+        if (!data.not_covered.empty())
+            parts.push_back(count_text(data.not_covered.count(), "project", "projects") + " not covered (" +
+                            join_plain(data.coverage_examples, "; ") +
+                            (data.not_covered.count() > data.coverage_examples.size() ? "; ..." : "") + ")");
+        if (!data.without_phases.empty())
+            parts.push_back(count_text(data.without_phases.count(), "project", "projects") + " without phases (" +
+                            data.without_phases.text(types.project) + ")");
+        r.detail = join_plain(parts, "; ");
+        out.push_back(r);
+    }
+    // 7. budgets preserved
+    out.push_back(budgets_check(7, t, baseline_run(t.schema, "upgrade"), "upgrade"));
+    // 8. date indexes
+    {
+        std::vector<std::string> problems;
+        for (const char* name : {kStartIndex, kEndIndex}) {
+            const IndexInfo ix = find_index(t.nsp, name);
+            const char* column = name == kStartIndex ? "start_date" : "end_date";
+            if (!OidIsValid(ix.oid))
+                problems.push_back(std::string(name) + " is missing");
+            else if (ix.table != t.phases.oid || ix.keys.empty() || ix.keys[0] != t.phases.col(column).attnum)
+                problems.push_back(std::string(name) + " is not an index on project_phases (" + column + ")");
+            else if (!ix.valid)
+                problems.push_back(std::string(name) + " is not valid");
+        }
+        out.push_back(CheckResult{8, "date indexes", problems.empty(),
+                                  problems.empty() ? std::string(kStartIndex) + " and " + kEndIndex + " are valid"
+                                                   : join_plain(problems, "; ")});
+    }
+    // 9. date-based matching: one streamed pass over the assignments
+    {
+        tally_upgraded_assignments(t, types, std::nullopt, "", data);
+        const std::uint64_t outside = data.outside + data.orphan_assignments;
+        CheckResult r{9, "date-based matching", data.ambiguous == 0,
+                      group_thousands(static_cast<std::int64_t>(data.matched)) + " matched, " +
+                          group_thousands(static_cast<std::int64_t>(outside)) + " outside any phase"};
+        if (data.ambiguous)
+            r.detail += "; " + count_text(data.ambiguous, "assignment matches", "assignments match") +
+                        " more than one phase (" + data.ambiguous_sample.text(types.assignment) + ")";
+        out.push_back(r);
+    }
+}
+
+void verify_legacy(const Target& t, std::vector<CheckResult>& out)
+{
+    KeyTypes types;
+    std::vector<Finding> schema_findings;
+    check_schema(t, kLegacyRevision, schema_findings, types);
+    for (const auto& f : schema_findings)
+        if (f.severity == "error" && f.code != "alembic_revision") {
+            out.push_back(CheckResult{1, "schema", false, f.message});
+            return;
+        }
+    const std::optional<std::int64_t> base = baseline_run(t.schema, "downgrade");
+
+    // 1. phase_type restored
+    {
+        const Column& c = t.phases.col("phase_type");
+        const std::string type = guarded([&] { return std::string(format_type_be(c.type)); });
+        out.push_back(CheckResult{1, "phase_type restored", c.notnull,
+                                  "phase_type is " + type + (c.notnull ? " NOT NULL" : ", nullable")});
+    }
+    // 2. phase_type values
+    {
+        auto bad = spi_rows("SELECT count(*) FROM " + t.phases.qualified +
+                            " WHERE phase_type IS NULL OR upper(phase_type::text) NOT IN ('PLANNING', 'EXECUTION')");
+        const std::int64_t n = to_int(bad[0][0]);
+        CheckResult r{2, "phase_type values", n == 0, distribution(t, "phase_type")};
+        if (n)
+            r.detail += "; " + count_text(static_cast<std::uint64_t>(n), "phase has", "phases have") +
+                        " a value other than PLANNING or EXECUTION";
+        out.push_back(r);
+    }
+    // 3. project_phase_id restored
+    {
+        const Column& c = t.assignments.col("project_phase_id");
+        const ConstraintInfo fk = find_constraint(t.assignments.oid, kFkName);
+        const IndexInfo ix = find_index(t.nsp, kAssignmentPhaseIndex);
+        std::vector<std::string> problems;
+        if (!c.notnull)
+            problems.push_back("project_phase_id is nullable");
+        if (!OidIsValid(fk.oid) || fk.type != CONSTRAINT_FOREIGN)
+            problems.push_back(std::string("foreign key ") + kFkName + " is missing");
+        else if (!fk.validated)
+            problems.push_back(std::string("foreign key ") + kFkName + " is NOT VALID");
+        if (!OidIsValid(ix.oid) || ix.table != t.assignments.oid)
+            problems.push_back(std::string("index ") + kAssignmentPhaseIndex + " is missing");
+        else if (!ix.valid)
+            problems.push_back(std::string("index ") + kAssignmentPhaseIndex + " is not valid");
+        out.push_back(CheckResult{3, "project_phase_id restored", problems.empty(),
+                                  problems.empty() ? "project_phase_id is NOT NULL, with validated foreign key and index"
+                                                   : join_plain(problems, "; ")});
+    }
+    // 4. every assignment's phase belongs to its project (one streamed pass)
+    {
+        LegacyData data;
+        const Table& pp = t.phases;
+        const KeyType pfk = key_type_of(pp.col("project_id").type);
+        scan_table(pp.oid, {pp.col("id").attnum, pp.col("project_id").attnum}, [&](const Datum* v, const bool* n) {
+            if (!n[1])
+                data.phase_project[datum_to_key(v[0], types.phase)] = datum_to_key(v[1], pfk);
+        });
+        const Table& ra = t.assignments;
+        const KeyType rfk = key_type_of(ra.col("project_id").type);
+        const KeyType phk = key_type_of(ra.col("project_phase_id").type);
+        scan_table(ra.oid,
+                   {ra.col("id").attnum, ra.col("project_id").attnum, ra.col("project_phase_id").attnum},
+                   [&](const Datum* v, const bool* n) {
+                       data.assignments++;
+                       const core::Key id = datum_to_key(v[0], types.assignment);
+                       if (n[2]) {
+                           data.phase_missing.add(id);
+                           return;
+                       }
+                       auto it = data.phase_project.find(datum_to_key(v[2], phk));
+                       if (it == data.phase_project.end())
+                           data.phase_missing.add(id);
+                       else if (n[1] || it->second != datum_to_key(v[1], rfk))
+                           data.phase_elsewhere.add(id);
+                   });
+        const bool ok = data.phase_missing.empty() && data.phase_elsewhere.empty();
+        CheckResult r{4, "assignment phases", ok, ""};
+        if (ok)
+            r.detail = count_text(data.assignments, "assignment points", "assignments point") +
+                       " at a phase of their own project";
+        else {
+            std::vector<std::string> parts;
+            if (!data.phase_elsewhere.empty())
+                parts.push_back(count_text(data.phase_elsewhere.count(), "assignment points", "assignments point") +
+                                " at a phase of another project (" + data.phase_elsewhere.text(types.assignment) + ")");
+            if (!data.phase_missing.empty())
+                parts.push_back(count_text(data.phase_missing.count(), "assignment has", "assignments have") +
+                                " no existing phase (" + data.phase_missing.text(types.assignment) + ")");
+            r.detail = join_plain(parts, "; ");
+        }
+        out.push_back(r);
+    }
+    // 5. upgraded columns, constraint and indexes gone
+    {
+        std::vector<std::string> left;
+        for (const char* c : {"name", "start_date", "end_date", "description"})
+            if (t.phases.has(c))
+                left.push_back(std::string("column ") + c);
+        if (OidIsValid(find_constraint(t.phases.oid, kCheckName).oid))
+            left.push_back(std::string("constraint ") + kCheckName);
+        for (const char* name : {kStartIndex, kEndIndex})
+            if (OidIsValid(find_index(t.nsp, name).oid))
+                left.push_back(std::string("index ") + name);
+        out.push_back(CheckResult{5, "upgraded columns removed", left.empty(),
+                                  left.empty() ? "no name, start_date, end_date, description, check_phase_dates or "
+                                                 "date indexes"
+                                               : "still present: " + join_plain(left, ", ")});
+    }
+    // 6. budgets, 7. row counts
+    out.push_back(budgets_check(6, t, base, "downgrade"));
+    {
+        auto now = spi_rows("SELECT (SELECT count(*) FROM " + t.projects.qualified + "), (SELECT count(*) FROM " +
+                            t.phases.qualified + "), (SELECT count(*) FROM " + t.assignments.qualified + ")");
+        const std::string counts = group_thousands(to_int(now[0][0])) + " projects, " +
+                                   group_thousands(to_int(now[0][1])) + " phases, " +
+                                   group_thousands(to_int(now[0][2])) + " assignments";
+        CheckResult r{7, "row counts", std::nullopt, counts};
+        if (!base) {
+            r.detail += "; no baseline: phasemig has not run a downgrade of this schema";
+        } else {
+            std::vector<Row> b;
+            as_extension_owner([&] {
+                b = spi_rows("SELECT projects, phases, assignments FROM " + extension().table("phasemig_run") +
+                                 " WHERE run_id = $1",
+                             {Arg::of(*base)});
+            });
+            const bool same = b[0][0] == now[0][0] && b[0][1] == now[0][1] && b[0][2] == now[0][2];
+            r.passed = same;
+            r.detail += same ? "; equal to the baseline of downgrade run " + std::to_string(*base)
+                             : "; baseline of downgrade run " + std::to_string(*base) + ": " +
+                                   group_thousands(to_int(b[0][0])) + " projects, " +
+                                   group_thousands(to_int(b[0][1])) + " phases, " +
+                                   group_thousands(to_int(b[0][2])) + " assignments";
+        }
+        out.push_back(r);
+    }
+}
+
+}  // namespace
+
+VerifyResult run_verify(const std::string& schema)
+{
+    VerifyResult res;
+    Target t = inspect_target(schema);
+    res.state = t.state;
+    for (const Table* tab : {&t.projects, &t.phases, &t.assignments})
+        if (tab->present())
+            require_select(*tab);
+    switch (t.state) {
+    case State::Upgraded: verify_upgraded(t, res.checks); break;
+    case State::Legacy: verify_legacy(t, res.checks); break;
+    case State::Absent:
+    case State::Mixed: res.checks.push_back(CheckResult{1, "schema state", false, t.state_detail}); break;
+    }
+    record_verify(schema, res);
+    return res;
+}
+
+void record_verify(const std::string& schema, const VerifyResult& res)
+{
+    std::vector<std::string> failed;
+    std::vector<std::string> checks;
+    int passed = 0;
+    for (const CheckResult& c : res.checks) {
+        Json e;
+        e.begin_object();
+        e.key("check_no").num(c.no);
+        e.key("check_name").str(c.name);
+        e.key("passed");
+        if (c.passed)
+            e.boolean(*c.passed);
+        else
+            e.null();
+        e.key("detail").str(c.detail);
+        e.end_object();
+        checks.push_back(e.text());
+        if (c.passed && !*c.passed)
+            failed.push_back(std::to_string(c.no) + ". " + c.name);
+        if (c.passed && *c.passed)
+            passed++;
+    }
+    const std::string result =
+        "{\"state\":" + json_escape(state_name(res.state)) + ",\"checks\":[" + join_plain(checks, ",") + "]}";
+    std::vector<std::string> quoted;
+    for (const auto& f : failed)
+        quoted.push_back(json_escape(f));
+    const std::string failed_json = "[" + join_plain(quoted, ",") + "]";
+    as_extension_owner([&] {
+        spi_exec("INSERT INTO " + extension().table("phasemig_verify_history") +
+                     " (target_schema, state, passed, checks, checks_passed, checks_failed, failed_checks, result)"
+                     " VALUES ($1, $2, $3, $4, $5, $6,"
+                     "         ARRAY(SELECT jsonb_array_elements_text($7::jsonb)), $8::jsonb)",
+                 {Arg::of(schema), Arg::of(state_name(res.state)), Arg::of(failed.empty()),
+                  Arg::of(static_cast<std::int64_t>(res.checks.size())), Arg::of(static_cast<std::int64_t>(passed)),
+                  Arg::of(static_cast<std::int64_t>(failed.size())), Arg::of(failed_json), Arg::of(result)});
+    });
+}
+
+}  // namespace phasemig::pg
+
+using namespace phasemig::pg;
+
+// phasemig_verify(target_schema text) RETURNS TABLE(check_no int, check_name text, passed boolean, detail text)
+PHASEMIG_FUNCTION(phasemig_verify)
+{
+    return entry([&]() -> Datum {
+        const std::string schema = text_arg(fcinfo, 0, "target_schema");
+        spi_connect();
+        VerifyResult res = run_verify(schema);
+        spi_finish();
+        guarded([&] { InitMaterializedSRF(fcinfo, 0); });
+        auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+        for (const CheckResult& c : res.checks) {
+            guarded([&] {
+                Datum values[4];
+                bool nulls[4] = {false, false, false, false};
+                values[0] = Int32GetDatum(c.no);
+                values[1] = CStringGetTextDatum(c.name.c_str());
+                if (c.passed)
+                    values[2] = BoolGetDatum(*c.passed);
+                else
+                    nulls[2] = true;
+                values[3] = CStringGetTextDatum(c.detail.c_str());
+                tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+            });
+        }
+        return (Datum) 0;
+    });
+}

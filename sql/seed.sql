@@ -6,8 +6,9 @@
 \set schema seed
 \i test/data/seed_demo.sql
 \set ECHO all
-SET client_min_messages = notice;
+SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS phasemig CASCADE;
+RESET client_min_messages;
 CREATE EXTENSION phasemig;
 
 SELECT phasemig_status('seed') #>> '{state}' AS state,

@@ -3,7 +3,9 @@
 \set ECHO none
 \i test/regress/fixture.sql
 \set ECHO all
+SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS phasemig CASCADE;
+RESET client_min_messages;
 CREATE EXTENSION phasemig;
 
 -- A schema that does not exist, and one without the tables.

@@ -4,7 +4,9 @@
 \set ECHO none
 \i test/regress/fixture.sql
 \set ECHO all
+SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS phasemig CASCADE;
+RESET client_min_messages;
 CREATE EXTENSION phasemig;
 SELECT pm_legacy_schema('tl', 'bigint', 'varchar');
 SET search_path = tl, public;

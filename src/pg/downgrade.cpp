@@ -218,9 +218,10 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
     base.assignments = data.assignments;
     read_budgets(t, base);
     const std::int64_t run_id = begin_run(schema, "downgrade", restore, t, base, kUpgradedRevision, kLegacyRevision);
+    std::uint64_t archived_phases = 0;
     as_extension_owner([&] {
         auto col = [&](const char* c) { return t.phases.has(c) ? std::string(c) : std::string("NULL"); };
-        spi_exec("INSERT INTO " + ext.table("phasemig_phase_archive") +
+        archived_phases = spi_exec("INSERT INTO " + ext.table("phasemig_phase_archive") +
                      " (run_id, phase_id, project_id, name, start_date, end_date, description,"
                      "  capital_budget, expense_budget, total_budget)"
                      " SELECT $1, id::text, project_id::text, name::text, start_date, end_date, " +
@@ -329,7 +330,7 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
 
     std::string summary =
         summarize(schema, dry_run, restore, run_id, t, data, base, by_type, types_restored, moved, st);
-    finish_run(run_id, summary);
+    finish_run(run_id, summary, archived_phases, 0);
     return summary;
 }
 

@@ -223,9 +223,10 @@ void check_blocking_dependents(const Target& /*t*/, const std::vector<std::pair<
     }
     if (!blocking.empty())
         out.push_back(finding("error", "dependent_objects", ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
-                              strfmt("%zu objects depend on columns the step drops and would be lost; drop them "
-                                     "first and re-create them afterwards",
-                                     blocking.size()),
+                              strfmt("%zu %s on columns the step drops and would be lost; drop %s first and "
+                                     "re-create %s afterwards",
+                                     blocking.size(), blocking.size() == 1 ? "object depends" : "objects depend",
+                                     blocking.size() == 1 ? "it" : "them", blocking.size() == 1 ? "it" : "them"),
                               static_cast<std::int64_t>(blocking.size()), join_plain(blocking, "; ")));
 }
 
@@ -559,6 +560,16 @@ void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::opt
 
 // ---------------------------------------------------------------- findings
 
+namespace {
+std::string sql_literal(const std::string& s)
+{
+    std::string out = "'";
+    for (char c : s)
+        out += c == '\'' ? std::string("''") : std::string(1, c);
+    return out + "'";
+}
+}  // namespace
+
 void findings_for_upgrade(const LegacyData& d, const KeyTypes& types, std::vector<Finding>& out)
 {
     if (!d.unknown_type.empty())
@@ -702,7 +713,7 @@ void refuse(const char* step, const std::string& schema, const std::vector<Findi
                        errors == 1 ? "error" : "errors"),
                 detail,
                 strfmt("Nothing has been changed. Run SELECT * FROM phasemig_preflight(%s); to see every problem.",
-                       ("'" + schema + "'").c_str()));
+                       sql_literal(schema).c_str()));
 }
 
 }  // namespace phasemig::pg

@@ -168,12 +168,15 @@ std::int64_t begin_run(const std::string& schema, const char* step, bool restore
     return id;
 }
 
-void finish_run(std::int64_t run_id, const std::string& summary_json)
+void finish_run(std::int64_t run_id, const std::string& summary_json, std::uint64_t archived_phases,
+                std::uint64_t archived_assignments)
 {
     as_extension_owner([&] {
         spi_exec("UPDATE " + extension().table("phasemig_run") +
-                     " SET finished_at = clock_timestamp(), summary = $2::jsonb WHERE run_id = $1",
-                 {Arg::of(run_id), Arg::of(summary_json)});
+                     " SET finished_at = clock_timestamp(), summary = $2::jsonb,"
+                     "     archived_phases = $3, archived_assignments = $4 WHERE run_id = $1",
+                 {Arg::of(run_id), Arg::of(summary_json), Arg::of(static_cast<std::int64_t>(archived_phases)),
+                  Arg::of(static_cast<std::int64_t>(archived_assignments))});
     });
 }
 

@@ -41,7 +41,8 @@ void read_budgets(const Target& t, Baseline& b);
 
 std::int64_t begin_run(const std::string& schema, const char* step, bool restore, const Target& t,
                        const Baseline& b, const char* from_revision, const char* to_revision);
-void finish_run(std::int64_t run_id, const std::string& summary_json);
+void finish_run(std::int64_t run_id, const std::string& summary_json, std::uint64_t archived_phases,
+                std::uint64_t archived_assignments);
 
 // Archives of a step's run that a later step of the same kind supersedes.
 void drop_superseded_archives(const std::string& schema, const char* step, std::int64_t keep_run);

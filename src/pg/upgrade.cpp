@@ -200,9 +200,10 @@ std::string upgrade(const std::string& schema, bool dry_run, bool restore)
     read_budgets(t, base);
     const std::int64_t run_id = begin_run(schema, "upgrade", restore, t, base, kLegacyRevision, kUpgradedRevision);
     std::uint64_t archived = 0;
+    std::uint64_t archived_phases = 0;
     as_extension_owner([&] {
         auto budget = [&](const char* c) { return t.phases.has(c) ? std::string(c) : std::string("NULL"); };
-        spi_exec("INSERT INTO " + ext.table("phasemig_phase_archive") +
+        archived_phases = spi_exec("INSERT INTO " + ext.table("phasemig_phase_archive") +
                      " (run_id, phase_id, project_id, phase_type, capital_budget, expense_budget, total_budget)"
                      " SELECT $1, id::text, project_id::text, phase_type::text, " +
                      budget("capital_budget") + ", " + budget("expense_budget") + ", " + budget("total_budget") +
@@ -282,7 +283,7 @@ std::string upgrade(const std::string& schema, bool dry_run, bool restore)
     st.end();
 
     std::string summary = summarize(schema, dry_run, restore, run_id, t, data, base, archived, moved, st);
-    finish_run(run_id, summary);
+    finish_run(run_id, summary, archived_phases, archived);
     return summary;
 }
 

@@ -49,9 +49,9 @@ CheckResult budgets_check(int no, const Target& t, std::optional<std::int64_t> r
         t.phases.has("capital_budget") && t.phases.has("expense_budget") && t.phases.has("total_budget");
     Baseline now;
     read_budgets(t, now);
-    const std::string totals = "total " + group_thousands(now.total.value_or("NULL")) + " (capital " +
-                               group_thousands(now.capital.value_or("NULL")) + ", expense " +
-                               group_thousands(now.expense.value_or("NULL")) + ")";
+    auto amount = [](const std::optional<std::string>& v) { return v ? group_thousands(*v) : std::string("none"); };
+    const std::string totals =
+        "total " + amount(now.total) + " (capital " + amount(now.capital) + ", expense " + amount(now.expense) + ")";
     if (!run_id) {
         r.detail = totals + "; no baseline: phasemig has not run a " + step + " of this schema";
         return r;
@@ -94,8 +94,8 @@ CheckResult budgets_check(int no, const Target& t, std::optional<std::int64_t> r
     else {
         r.detail = totals;
         if (!overall)
-            r.detail += "; overall total differs from the baseline " + group_thousands(rows[0][3].value_or("NULL")) +
-                        " of " + step + " run " + std::to_string(*run_id);
+            r.detail += "; overall sums differ from the baseline of " + std::string(step) + " run " +
+                        std::to_string(*run_id) + " (total " + amount(rows[0][3]) + ")";
         if (differing)
             r.detail += "; " + count_text(static_cast<std::uint64_t>(differing), "project differs", "projects differ") +
                         " from the baseline: " + rows[0][1].value_or("");
@@ -293,7 +293,8 @@ void verify_legacy(const Target& t, std::vector<CheckResult>& out)
     // 1. phase_type restored
     {
         const Column& c = t.phases.col("phase_type");
-        const std::string type = guarded([&] { return std::string(format_type_be(c.type)); });
+        const std::string type =
+            guarded([&] { return std::string(format_type_with_typemod(c.type, c.typmod)); });
         out.push_back(CheckResult{1, "phase_type restored", c.notnull,
                                   "phase_type is " + type + (c.notnull ? " NOT NULL" : ", nullable")});
     }
@@ -393,9 +394,12 @@ void verify_legacy(const Target& t, std::vector<CheckResult>& out)
     {
         auto now = spi_rows("SELECT (SELECT count(*) FROM " + t.projects.qualified + "), (SELECT count(*) FROM " +
                             t.phases.qualified + "), (SELECT count(*) FROM " + t.assignments.qualified + ")");
-        const std::string counts = group_thousands(to_int(now[0][0])) + " projects, " +
-                                   group_thousands(to_int(now[0][1])) + " phases, " +
-                                   group_thousands(to_int(now[0][2])) + " assignments";
+        auto counts_of = [](const Row& r) {
+            return count_text(static_cast<std::uint64_t>(to_int(r[0])), "project", "projects") + ", " +
+                   count_text(static_cast<std::uint64_t>(to_int(r[1])), "phase", "phases") + ", " +
+                   count_text(static_cast<std::uint64_t>(to_int(r[2])), "assignment", "assignments");
+        };
+        const std::string counts = counts_of(now[0]);
         CheckResult r{7, "row counts", std::nullopt, counts};
         if (!base) {
             r.detail += "; no baseline: phasemig has not run a downgrade of this schema";
@@ -409,10 +413,7 @@ void verify_legacy(const Target& t, std::vector<CheckResult>& out)
             const bool same = b[0][0] == now[0][0] && b[0][1] == now[0][1] && b[0][2] == now[0][2];
             r.passed = same;
             r.detail += same ? "; equal to the baseline of downgrade run " + std::to_string(*base)
-                             : "; baseline of downgrade run " + std::to_string(*base) + ": " +
-                                   group_thousands(to_int(b[0][0])) + " projects, " +
-                                   group_thousands(to_int(b[0][1])) + " phases, " +
-                                   group_thousands(to_int(b[0][2])) + " assignments";
+                             : "; baseline of downgrade run " + std::to_string(*base) + ": " + counts_of(b[0]);
         }
         out.push_back(r);
     }

@@ -99,13 +99,14 @@ void Stages::begin(const std::string& name)
     current_ = name;
     index_++;
     stage_started_ = std::chrono::steady_clock::now();
-    report(strfmt("phasemig %s %s: stage %d/%d %s", step_.c_str(), schema_.c_str(), index_, total_, name.c_str()));
+    report(strfmt("phasemig %s of schema \"%s\": stage %d/%d %s", step_.c_str(), schema_.c_str(), index_, total_,
+                  name.c_str()));
 }
 
 void Stages::progress(std::uint64_t done, std::uint64_t total)
 {
-    report(strfmt("phasemig %s %s: stage %d/%d %s (%llu of %llu rows)", step_.c_str(), schema_.c_str(), index_,
-                  total_, current_.c_str(), static_cast<unsigned long long>(done),
+    report(strfmt("phasemig %s of schema \"%s\": stage %d/%d %s, %llu of %llu rows", step_.c_str(),
+                  schema_.c_str(), index_, total_, current_.c_str(), static_cast<unsigned long long>(done),
                   static_cast<unsigned long long>(total)));
 }
 
@@ -125,6 +126,13 @@ void Stages::end()
                         strfmt("phasemig fault injected after stage \"%s\"", point.c_str()),
                         "The setting phasemig.fault_injection asked for this failure; it exists for tests.");
     }
+}
+
+void Stages::finish()
+{
+    // Give pg_stat_activity its query text back.
+    if (debug_query_string)
+        report(debug_query_string);
 }
 
 double Stages::total_ms() const

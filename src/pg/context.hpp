@@ -33,7 +33,8 @@ const Extension& extension();
 void as_extension_owner(const std::function<void()>& f);
 
 // Stages of a step: progress visible in pg_stat_activity.query from other
-// sessions, timings for the summary, NOTICEs when phasemig.verbose is on, and
+// sessions ('phasemig upgrade of schema "s": stage 3/7 archive, N of M rows';
+// the view phasemig_progress parses it), timings for the summary, NOTICEs when phasemig.verbose is on, and
 // the test-only fault injection point after each stage.
 class Stages {
 public:
@@ -43,6 +44,8 @@ public:
     // Progress inside the current stage ("rows done of total").
     void progress(std::uint64_t done, std::uint64_t total);
     void end();
+    // After the last stage: pg_stat_activity shows the caller's query again.
+    void finish();
     const std::vector<std::pair<std::string, double>>& timings() const { return timings_; }
     double total_ms() const;
 

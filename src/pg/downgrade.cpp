@@ -330,6 +330,7 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
 
     std::string summary =
         summarize(schema, dry_run, restore, run_id, t, data, base, by_type, types_restored, moved, st);
+    st.finish();
     finish_run(run_id, summary, archived_phases, 0);
     return summary;
 }

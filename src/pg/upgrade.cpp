@@ -283,6 +283,7 @@ std::string upgrade(const std::string& schema, bool dry_run, bool restore)
     st.end();
 
     std::string summary = summarize(schema, dry_run, restore, run_id, t, data, base, archived, moved, st);
+    st.finish();
     finish_run(run_id, summary, archived_phases, archived);
     return summary;
 }

@@ -3,6 +3,8 @@
 // no baseline to compare with.
 #include "pg/verify.hpp"
 
+#include "pg/autonomous.hpp"
+
 #include "pg/guard.hpp"
 #include "pg/model.hpp"
 #include "pg/scan.hpp"
@@ -226,6 +228,11 @@ void verify_upgraded(const Target& t, std::vector<CheckResult>& out)
         out.push_back(r);
     }
     // 6. timeline coverage, and 9 from the same loaded phases
+    Stages* st = current_stages();
+    if (st) {
+        st->end();
+        st->begin("coverage");
+    }
     UpgradedData data;
     load_upgraded(t, types, data);
     check_coverage_all(t, types, data);
@@ -265,6 +272,10 @@ void verify_upgraded(const Target& t, std::vector<CheckResult>& out)
                                                    : join_plain(problems, "; ")});
     }
     // 9. date-based matching: one streamed pass over the assignments
+    if (st) {
+        st->end();
+        st->begin("assignments");
+    }
     {
         tally_upgraded_assignments(t, types, std::nullopt, "", data);
         const std::uint64_t outside = data.outside + data.orphan_assignments;
@@ -421,9 +432,12 @@ void verify_legacy(const Target& t, std::vector<CheckResult>& out)
 
 }  // namespace
 
-VerifyResult run_verify(const std::string& schema)
+VerifyResult run_verify(const std::string& schema, bool record)
 {
+    constexpr int t_stages = 3;
     VerifyResult res;
+    Stages st("verify", schema, t_stages);
+    st.begin("checks");
     Target t = inspect_target(schema);
     res.state = t.state;
     for (const Table* tab : {&t.projects, &t.phases, &t.assignments})
@@ -435,11 +449,14 @@ VerifyResult run_verify(const std::string& schema)
     case State::Absent:
     case State::Mixed: res.checks.push_back(CheckResult{1, "schema state", false, t.state_detail}); break;
     }
-    record_verify(schema, res);
+    st.end();
+    if (record)
+        record_verify(history_fields(schema, res));
+    st.finish();
     return res;
 }
 
-void record_verify(const std::string& schema, const VerifyResult& res)
+std::vector<std::string> history_fields(const std::string& schema, const VerifyResult& res)
 {
     std::vector<std::string> failed;
     std::vector<std::string> checks;
@@ -458,24 +475,36 @@ void record_verify(const std::string& schema, const VerifyResult& res)
         e.end_object();
         checks.push_back(e.text());
         if (c.passed && !*c.passed)
-            failed.push_back(std::to_string(c.no) + ". " + c.name);
+            failed.push_back(json_escape(std::to_string(c.no) + ". " + c.name));
         if (c.passed && *c.passed)
             passed++;
     }
     const std::string result =
         "{\"state\":" + json_escape(state_name(res.state)) + ",\"checks\":[" + join_plain(checks, ",") + "]}";
-    std::vector<std::string> quoted;
-    for (const auto& f : failed)
-        quoted.push_back(json_escape(f));
-    const std::string failed_json = "[" + join_plain(quoted, ",") + "]";
+    const char* user = guarded([] { return GetUserNameFromId(GetSessionUserId(), false); });
+    return {schema,
+            state_name(res.state),
+            failed.empty() ? "true" : "false",
+            std::to_string(res.checks.size()),
+            std::to_string(passed),
+            std::to_string(failed.size()),
+            "[" + join_plain(failed, ",") + "]",
+            result,
+            user};
+}
+
+void record_verify(const std::vector<std::string>& fields)
+{
+    Args args;
+    for (const auto& f : fields)
+        args.push_back(Arg::of(f));
     as_extension_owner([&] {
         spi_exec("INSERT INTO " + extension().table("phasemig_verify_history") +
-                     " (target_schema, state, passed, checks, checks_passed, checks_failed, failed_checks, result)"
-                     " VALUES ($1, $2, $3, $4, $5, $6,"
-                     "         ARRAY(SELECT jsonb_array_elements_text($7::jsonb)), $8::jsonb)",
-                 {Arg::of(schema), Arg::of(state_name(res.state)), Arg::of(failed.empty()),
-                  Arg::of(static_cast<std::int64_t>(res.checks.size())), Arg::of(static_cast<std::int64_t>(passed)),
-                  Arg::of(static_cast<std::int64_t>(failed.size())), Arg::of(failed_json), Arg::of(result)});
+                     " (target_schema, state, passed, checks, checks_passed, checks_failed, failed_checks, result,"
+                     "  performed_by)"
+                     " VALUES ($1, $2, $3::boolean, $4::integer, $5::integer, $6::integer,"
+                     "         ARRAY(SELECT jsonb_array_elements_text($7::jsonb)), $8::jsonb, $9::name)",
+                 args);
     });
 }
 
@@ -508,5 +537,48 @@ PHASEMIG_FUNCTION(phasemig_verify)
             });
         }
         return (Datum) 0;
+    });
+}
+
+// phasemig_assert(target_schema text) RETURNS int — for schedulers: the
+// verification as an error when any check fails, so a pg_cron run is
+// recorded as failed with the failing checks in its message.
+PHASEMIG_FUNCTION(phasemig_assert)
+{
+    return entry([&]() -> Datum {
+        const std::string schema = text_arg(fcinfo, 0, "target_schema");
+        spi_connect();
+        VerifyResult res = run_verify(schema, false);
+        std::vector<std::string> fields = history_fields(schema, res);
+        std::vector<std::string> failed;
+        std::vector<std::string> details;
+        int passed = 0;
+        for (const CheckResult& c : res.checks) {
+            if (c.passed && *c.passed)
+                passed++;
+            if (c.passed && !*c.passed) {
+                failed.push_back(std::to_string(c.no) + " (" + c.name + ")");
+                details.push_back("Check " + std::to_string(c.no) + " (" + c.name + "): " + c.detail + ".");
+            }
+        }
+        if (failed.empty()) {
+            record_verify(fields);
+        } else if (!insert_history_autonomously(fields)) {
+            guarded([] {
+                ereport(WARNING, (errmsg("the failed verification could not be recorded in phasemig_verify_history"),
+                                  errdetail("No background worker slot was free to write it outside of this "
+                                            "transaction, which is about to fail."),
+                                  errhint("Raise max_worker_processes.")));
+            });
+        }
+        spi_finish();
+        if (!failed.empty())
+            throw Error(ERRCODE_CHECK_VIOLATION,
+                        strfmt("phasemig verification of schema \"%s\" failed: %s %s", schema.c_str(),
+                               failed.size() == 1 ? "check" : "checks", join_plain(failed, ", ").c_str()),
+                        join_plain(details, "\n"),
+                        "SELECT * FROM phasemig_verify_history ORDER BY verify_id DESC LIMIT 1; keeps the full "
+                        "result.");
+        return Int32GetDatum(passed);
     });
 }

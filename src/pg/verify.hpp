@@ -20,8 +20,11 @@ struct VerifyResult {
     std::vector<CheckResult> checks;
 };
 
-// Runs the checks for the schema's state and appends them to the history.
-VerifyResult run_verify(const std::string& schema);
-void record_verify(const std::string& schema, const VerifyResult& res);
+// Runs the checks for the schema's state and, with `record`, appends the
+// result to phasemig_verify_history.
+VerifyResult run_verify(const std::string& schema, bool record = true);
+// The history row's columns, as text (see insert_history_autonomously).
+std::vector<std::string> history_fields(const std::string& schema, const VerifyResult& res);
+void record_verify(const std::vector<std::string>& fields);
 
 }  // namespace phasemig::pg

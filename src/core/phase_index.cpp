@@ -49,8 +49,8 @@ void PhaseIndex::finalize()
         i = j;
     }
     by_project_.reserve(projects_.size());
-    for (std::uint32_t k = 0; k < projects_.size(); k++)
-        by_project_.emplace(projects_[k].id, k);
+    for (const Project& p : projects_)
+        by_project_.emplace(p.id, p);
 }
 
 const PhaseIndex::Project* PhaseIndex::find(const Key& project) const noexcept
@@ -60,7 +60,7 @@ const PhaseIndex::Project* PhaseIndex::find(const Key& project) const noexcept
     auto it = by_project_.find(project);
     if (it == by_project_.end())
         return nullptr;
-    last_ = &projects_[it->second];
+    last_ = &it->second;
     return last_;
 }
 

@@ -160,7 +160,10 @@ void UpgradePlanner::plan(bool restore)
             if (!restorable)
                 break;
             auto it = archived_by_id.find(phases_[idx].id);
-            restorable = it != archived_by_id.end() && archived_[it->second].project == project;
+            // An archived range that starts after it ends cannot be written
+            // back under check_phase_dates: such a project is split instead.
+            restorable = it != archived_by_id.end() && archived_[it->second].project == project &&
+                         archived_[it->second].range.start <= archived_[it->second].range.end;
         }
         if (restorable) {
             for (std::uint32_t idx : entry.phases) {

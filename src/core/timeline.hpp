@@ -93,8 +93,8 @@ public:
     void add_archived(ArchivedPhase phase);
 
     // Computes the plan.  A project whose current phases all appear in the
-    // archive (same ids, same project) gets its archived timeline back when
-    // `restore`; every other project is split.  Problems are recorded, not
+    // archive (same ids, same project, start <= end) gets its archived
+    // timeline back when `restore`; every other project is split.  Problems are recorded, not
     // thrown; projects with problems get no planned phases.
     void plan(bool restore);
 

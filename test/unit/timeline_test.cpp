@@ -795,6 +795,24 @@ TEST(UpgradePlanner, RestoreTakesPrecedenceOverDateProblems)
     EXPECT_TRUE(planner.planned().empty());
 }
 
+TEST(UpgradePlanner, ReversedArchivedRangeIsSplitInstead)
+{
+    // check_phase_dates would reject a range that starts after it ends, so a
+    // project with one in its archive is split from its dates instead.
+    UpgradePlanner planner;
+    planner.add_phase(phase(1, kProjA, PhaseKind::Planning));
+    planner.add_phase(phase(2, kProjA, PhaseKind::Execution));
+    planner.set_project_dates(kProjA, 0, 9);
+    planner.add_archived(archived(1, kProjA, "A1", {0, 4}));
+    planner.add_archived(archived(2, kProjA, "A2", {9, 5}));
+    planner.plan(true);
+    EXPECT_TRUE(planner.problems().empty());
+    EXPECT_EQ(planner.projects_restored(), 0u);
+    EXPECT_EQ(planner.projects_split(), 1u);
+    ASSERT_NE(planner.find(Key::from_int(2)), nullptr);
+    EXPECT_EQ(planner.find(Key::from_int(2))->range, (Range{5, 9}));
+}
+
 // ---------------------------------------------------------------- UpgradePlanner, randomized
 
 namespace {

@@ -52,5 +52,5 @@ for t in test/integration/test_*.py; do
 done
 
 echo
-echo "phasemig suites: $passed passed, $failed failed"
+echo "suites: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

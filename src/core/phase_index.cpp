@@ -49,18 +49,18 @@ void PhaseIndex::finalize()
         i = j;
     }
     by_project_.reserve(projects_.size());
-    for (const Project& p : projects_)
-        by_project_.emplace(p.id, p);
+    for (std::uint32_t k = 0; k < projects_.size(); k++)
+        by_project_.put(projects_[k].id, k);
 }
 
 const PhaseIndex::Project* PhaseIndex::find(const Key& project) const noexcept
 {
     if (last_ && last_->id == project)
         return last_;
-    auto it = by_project_.find(project);
-    if (it == by_project_.end())
+    const std::uint32_t* k = by_project_.find(project);
+    if (!k)
         return nullptr;
-    last_ = &it->second;
+    last_ = &projects_[*k];
     return last_;
 }
 

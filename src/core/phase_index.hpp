@@ -5,9 +5,9 @@
 #pragma once
 
 #include <cstdint>
-#include <unordered_map>
 #include <vector>
 
+#include "core/flat_map.hpp"
 #include "core/key.hpp"
 
 namespace phasemig::core {
@@ -57,9 +57,8 @@ private:
     std::vector<Phase> phases_;
     std::vector<Day> prefix_max_end_;  // per phase, max end over its project's earlier phases
     std::vector<Project> projects_;
-    // The map holds the Project itself, not an index into projects_: one
-    // memory access fewer per lookup in random order.
-    std::unordered_map<Key, Project, KeyHash> by_project_;
+    // Project id -> index into projects_.
+    FlatKeyMap<std::uint32_t> by_project_;
     // Assignments usually come in runs of the same project; remember the last.
     mutable const Project* last_ = nullptr;
 };

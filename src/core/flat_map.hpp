@@ -1,0 +1,137 @@
+// An open-addressing hash map from Key to a small value.
+//
+// Why not std::unordered_map: profiling the per-assignment lookups showed a
+// node-based map costing two to three dependent cache misses per lookup
+// (bucket, node, value) and most of the CPU time of verify and downgrade.
+// Boost 1.74 (Debian 12) has no flat hash map, and PostgreSQL's simplehash
+// cannot be used in the core, which includes no PostgreSQL header.  Linear
+// probing over one array of {key, value} makes a lookup one cache miss.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "core/key.hpp"
+
+namespace phasemig::core {
+
+template <typename V>
+class FlatKeyMap {
+public:
+    FlatKeyMap() { rehash(16); }
+
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+
+    void reserve(std::size_t n)
+    {
+        std::size_t want = 16;
+        while (want < n * 2)
+            want <<= 1;
+        if (want > slots_.size())
+            rehash(want);
+    }
+
+    // Inserts or overwrites; returns the stored value.
+    V& put(const Key& key, const V& value)
+    {
+        if ((size_ + 1) * 2 > slots_.size())
+            rehash(slots_.size() * 2);
+        std::size_t i = home(key);
+        while (slots_[i].used) {
+            if (slots_[i].key == key) {
+                slots_[i].value = value;
+                return slots_[i].value;
+            }
+            i = (i + 1) & mask_;
+        }
+        slots_[i].used = true;
+        slots_[i].key = key;
+        slots_[i].value = value;
+        size_++;
+        return slots_[i].value;
+    }
+
+    V* find(const Key& key) noexcept
+    {
+        std::size_t i = home(key);
+        while (slots_[i].used) {
+            if (slots_[i].key == key)
+                return &slots_[i].value;
+            i = (i + 1) & mask_;
+        }
+        return nullptr;
+    }
+    const V* find(const Key& key) const noexcept { return const_cast<FlatKeyMap*>(this)->find(key); }
+
+    // Removes the key if present (backward-shift deletion keeps probes short).
+    bool erase(const Key& key) noexcept
+    {
+        std::size_t i = home(key);
+        while (slots_[i].used && !(slots_[i].key == key))
+            i = (i + 1) & mask_;
+        if (!slots_[i].used)
+            return false;
+        std::size_t hole = i;
+        std::size_t j = i;
+        for (;;) {
+            j = (j + 1) & mask_;
+            if (!slots_[j].used)
+                break;
+            const std::size_t h = home(slots_[j].key);
+            // Move j into the hole unless its home lies cyclically in (hole, j].
+            const bool stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
+            if (!stays) {
+                slots_[hole] = slots_[j];
+                hole = j;
+            }
+        }
+        slots_[hole].used = false;
+        size_--;
+        return true;
+    }
+
+    template <typename F>
+    void for_each(F&& f) const
+    {
+        for (const auto& s : slots_)
+            if (s.used)
+                f(s.key, s.value);
+    }
+
+    void clear()
+    {
+        for (auto& s : slots_)
+            s.used = false;
+        size_ = 0;
+    }
+
+private:
+    struct Slot {
+        Key key;
+        V value;
+        bool used = false;
+    };
+
+    std::size_t home(const Key& key) const noexcept { return KeyHash{}(key) & mask_; }
+
+    void rehash(std::size_t capacity)
+    {
+        std::vector<Slot> old;
+        old.swap(slots_);
+        slots_.assign(capacity, Slot{});
+        mask_ = capacity - 1;
+        size_ = 0;
+        for (const auto& s : old)
+            if (s.used)
+                put(s.key, s.value);
+    }
+
+    std::vector<Slot> slots_;
+    std::size_t mask_ = 0;
+    std::size_t size_ = 0;
+};
+
+}  // namespace phasemig::core

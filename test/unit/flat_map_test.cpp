@@ -1,0 +1,69 @@
+// FlatKeyMap against std::unordered_map: random puts, finds and erases.
+#include <unordered_map>
+
+#include "core/flat_map.hpp"
+#include "test_support.hpp"
+
+using phasemig::core::FlatKeyMap;
+using phasemig::core::Key;
+using phasemig::core::KeyHash;
+
+TEST(FlatKeyMap, Basics)
+{
+    FlatKeyMap<int> m;
+    EXPECT_TRUE(m.empty());
+    EXPECT_EQ(m.find(Key::from_int(1)), nullptr);
+    m.put(Key::from_int(1), 10);
+    m.put(Key::from_int(2), 20);
+    m.put(Key::from_int(1), 11);
+    ASSERT_NE(m.find(Key::from_int(1)), nullptr);
+    EXPECT_EQ(*m.find(Key::from_int(1)), 11);
+    EXPECT_EQ(m.size(), 2u);
+    EXPECT_TRUE(m.erase(Key::from_int(1)));
+    EXPECT_FALSE(m.erase(Key::from_int(1)));
+    EXPECT_EQ(m.find(Key::from_int(1)), nullptr);
+    EXPECT_EQ(*m.find(Key::from_int(2)), 20);
+    EXPECT_EQ(m.size(), 1u);
+    m.clear();
+    EXPECT_TRUE(m.empty());
+}
+
+TEST(FlatKeyMap, RandomAgainstUnorderedMap)
+{
+    phasemig::test::Rng rng;
+    for (int round = 0; round < 20; round++) {
+        FlatKeyMap<std::uint64_t> m;
+        std::unordered_map<Key, std::uint64_t, KeyHash> model;
+        // Few distinct keys per round, so probes collide and erases shift.
+        const std::int64_t universe = rng.range(8, 4000);
+        for (int op = 0; op < 20000; op++) {
+            const Key k = rng.chance(0.5) ? Key::from_int(rng.range(0, universe))
+                                          : Key{static_cast<std::uint64_t>(rng.range(0, 3)),
+                                                static_cast<std::uint64_t>(rng.range(0, universe))};
+            const int what = static_cast<int>(rng.range(0, 2));
+            if (what == 0) {
+                const std::uint64_t v = rng.u64();
+                m.put(k, v);
+                model[k] = v;
+            } else if (what == 1) {
+                const bool had = model.erase(k) > 0;
+                ASSERT_EQ(m.erase(k), had) << "seed=" << rng.seed << " round=" << round << " op=" << op;
+            } else {
+                auto it = model.find(k);
+                const std::uint64_t* got = m.find(k);
+                ASSERT_EQ(got != nullptr, it != model.end()) << "seed=" << rng.seed << " round=" << round << " op=" << op;
+                if (got)
+                    ASSERT_EQ(*got, it->second);
+            }
+            ASSERT_EQ(m.size(), model.size());
+        }
+        std::size_t seen = 0;
+        m.for_each([&](const Key& k, const std::uint64_t& v) {
+            seen++;
+            auto it = model.find(k);
+            ASSERT_NE(it, model.end());
+            EXPECT_EQ(it->second, v);
+        });
+        EXPECT_EQ(seen, model.size());
+    }
+}

@@ -54,9 +54,11 @@ CREATE INDEX phasemig_phase_archive_run_idx ON @extschema@.phasemig_phase_archiv
 
 -- Per assignment, its project_phase_id at upgrade time, with the project and
 -- date it had then (the restore applies only while both are unchanged).
--- No index: it is only ever read whole, joined in one pass.
+-- Written in the table's physical order and read back in it, beside the
+-- table, in one pass: no index is needed.
 CREATE TABLE @extschema@.phasemig_assignment_archive (
     run_id           bigint NOT NULL,
+    row_position     bigint NOT NULL,  -- ctid at the upgrade: the downgrade meets rows in this order
     assignment_id    text NOT NULL,
     project_id       text,
     assignment_date  date,
@@ -175,7 +177,7 @@ AS 'MODULE_PATHNAME', 'phasemig_fill_date'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE FUNCTION @extschema@._phasemig_fill_assignment(result_type anyelement, project_id "any", on_date date,
-                                                      assignment_id "any", token bigint)
+                                                      assignment_id "any", row_position tid, token bigint)
 RETURNS anyelement
 AS 'MODULE_PATHNAME', 'phasemig_fill_assignment'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;

@@ -5,7 +5,7 @@
 
 namespace phasemig::pg {
 
-bool setting_verbose = false;
+int setting_stage_messages = 0;
 int setting_lock_timeout_ms = 5000;
 int setting_lock_retries = 3;
 char* setting_fault_injection = nullptr;
@@ -115,9 +115,10 @@ void Stages::end()
     auto now = std::chrono::steady_clock::now();
     double ms = std::chrono::duration<double, std::milli>(now - stage_started_).count();
     timings_.emplace_back(current_, ms);
-    if (setting_verbose) {
+    if (setting_stage_messages != 0) {
         std::string msg = strfmt("phasemig %s: %s done in %.1f ms", step_.c_str(), current_.c_str(), ms);
-        guarded([&] { ereport(NOTICE, (errmsg_internal("%s", msg.c_str()))); });
+        const int level = setting_stage_messages;
+        guarded([&] { ereport(level, (errmsg_internal("%s", msg.c_str()))); });
     }
     if (setting_fault_injection && setting_fault_injection[0] != '\0') {
         std::string point = step_ + ":" + current_;

@@ -14,7 +14,7 @@
 namespace phasemig::pg {
 
 // Settings (phasemig.*), defined in _PG_init.
-extern bool setting_verbose;
+extern int setting_stage_messages;  // 0 = off, else an elog level
 extern int setting_lock_timeout_ms;
 extern int setting_lock_retries;
 extern char* setting_fault_injection;
@@ -34,7 +34,8 @@ void as_extension_owner(const std::function<void()>& f);
 
 // Stages of a step: progress visible in pg_stat_activity.query from other
 // sessions ('phasemig upgrade of schema "s": stage 3/7 archive, N of M rows';
-// the view phasemig_progress parses it), timings for the summary, NOTICEs when phasemig.verbose is on, and
+// the view phasemig_progress parses it), timings for the summary, messages at the level
+// phasemig.stage_messages asks for (none by default), and
 // the test-only fault injection point after each stage.
 class Stages {
 public:

@@ -2,6 +2,8 @@
 // (phase_type, and project_phase_id on every assignment), SPEC §3.
 #include <map>
 
+#include <optional>
+
 #include "pg/fill.hpp"
 #include "pg/guard.hpp"
 #include "pg/model.hpp"
@@ -175,7 +177,7 @@ void prepare_downgrade(const Target& t, bool restore, DowngradePrep& prep)
         return;
     load_upgraded(t, prep.types, prep.data);
     check_coverage_all(t, prep.types, prep.data);
-    tally_upgraded_assignments(t, prep.types, prep.archive_run, ext.table("phasemig_assignment_archive"), prep.data);
+    tally_upgraded_assignments(t, prep.types, prep.archive_run, prep.data);
     findings_for_downgrade(prep.data, prep.types, prep.archive_run.has_value() || !restore, prep.findings);
 }
 
@@ -186,6 +188,7 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
     Stages st("downgrade", schema, 7);
     const Extension& ext = extension();
 
+    const int settings = pin_step_settings();
     st.begin("lock");
     Target t = inspect_target(schema);
     require_upgraded(t);
@@ -246,20 +249,39 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
     {
         FillContext ctx;
         ctx.token = new_fill_token();
-        ctx.index = &data.index;
-        ctx.overrides = &data.overrides;
+        ctx.data = &data;
         ctx.phase_key = types.phase;
         ctx.project_key = key_type_of(t.assignments.col("project_id").type);
         ctx.assignment_key = types.assignment;
         ctx.expected_rows = data.assignments;
+        // The second pass over the archive, row by row inside the rewrite.
+        std::optional<AssignmentArchiveReader> reader;
+        std::optional<ArchivePass2> pass2;
+        if (archive_run) {
+            reader.emplace(*archive_run, types.assignment, ctx.project_key, types.phase);
+            pass2.emplace(*reader, data.unarchived, data.early);
+            ctx.archive = &*pass2;
+        }
         ActiveFill active(ctx);
         const std::string ra = t.assignments.qualified;
         spi_exec("ALTER TABLE " + ra + " ADD COLUMN project_phase_id " + phase_id_type);
         // One rewrite fills the column and checks NOT NULL in the same pass.
         spi_exec("ALTER TABLE " + ra + " ALTER COLUMN project_phase_id TYPE " + phase_id_type + " USING " +
                  tok_prefix + "_phasemig_fill_assignment(NULL::" + phase_id_type +
-                 ", project_id, assignment_date, id, " + std::to_string(ctx.token) +
+                 ", project_id, assignment_date, id, ctid, " + std::to_string(ctx.token) +
                  "), ALTER COLUMN project_phase_id SET NOT NULL");
+        if (reader)
+            reader->close();
+        // Both passes apply the same rule to the same rows under the same lock.
+        if (ctx.restored != data.restored || ctx.matched != data.matched || ctx.outside != data.outside)
+            throw Error(ERRCODE_INTERNAL_ERROR, "phasemig's two passes over the assignments disagree",
+                        strfmt("First pass: %llu restored, %llu matched, %llu outside; rewrite: %llu, %llu, %llu.",
+                               static_cast<unsigned long long>(data.restored),
+                               static_cast<unsigned long long>(data.matched),
+                               static_cast<unsigned long long>(data.outside),
+                               static_cast<unsigned long long>(ctx.restored),
+                               static_cast<unsigned long long>(ctx.matched),
+                               static_cast<unsigned long long>(ctx.outside)));
     }
     {
         const ArchivedObject* col = find_object(objs, "column", "resource_assignments", "project_phase_id");
@@ -331,7 +353,8 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
     std::string summary =
         summarize(schema, dry_run, restore, run_id, t, data, base, by_type, types_restored, moved, st);
     st.finish();
-    finish_run(run_id, summary, archived_phases, 0);
+    restore_step_settings(settings);
+    finish_run(run_id, summary, archived_phases, 0, data.assignments);
     return summary;
 }
 

@@ -2,6 +2,8 @@
 
 #include "pg/context.hpp"
 #include "pg/guard.hpp"
+#include "pg/model.hpp"
+#include "pg/scan.hpp"
 
 namespace phasemig::pg {
 
@@ -33,6 +35,15 @@ void count_row(FillContext& ctx)
         if (Stages* s = current_stages())
             s->progress(ctx.rows, ctx.expected_rows);
     }
+}
+
+const core::PlannedPhase* planned(FillContext& ctx, const core::Key& id)
+{
+    if (ctx.last_planned && ctx.last_id == id)
+        return ctx.last_planned;
+    ctx.last_planned = ctx.planner ? ctx.planner->find(id) : nullptr;
+    ctx.last_id = id;
+    return ctx.last_planned;
 }
 
 // The key type of argument `arg`, resolved once per call site.
@@ -92,7 +103,7 @@ PHASEMIG_FUNCTION(phasemig_fill_text)
             if (it != ctx.phase_types->end())
                 value = &it->second;
         } else if ((field == kFieldName || field == kFieldDescription) && ctx.planner) {
-            const core::PlannedPhase* p = ctx.planner->find(id);
+            const core::PlannedPhase* p = planned(ctx, id);
             if (p) {
                 std::uint32_t s = field == kFieldName ? p->name : p->description;
                 if (s == 0) {
@@ -119,7 +130,7 @@ PHASEMIG_FUNCTION(phasemig_fill_date)
         const int field = PG_GETARG_INT32(1);
         const core::Key id = datum_to_key(PG_GETARG_DATUM(0), arg_key_type(fcinfo, 0));
         count_row(ctx);
-        const core::PlannedPhase* p = ctx.planner ? ctx.planner->find(id) : nullptr;
+        const core::PlannedPhase* p = planned(ctx, id);
         if (!p)
             throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
                         "phase " + key_to_text(id, arg_key_type(fcinfo, 0)) + " appeared during the step",
@@ -129,28 +140,42 @@ PHASEMIG_FUNCTION(phasemig_fill_date)
 }
 
 // _phasemig_fill_assignment(result anyelement, project_id "any", on_date date,
-//                           assignment_id "any", token bigint) RETURNS anyelement
+//                           assignment_id "any", row tid, token bigint) RETURNS anyelement
 PHASEMIG_FUNCTION(phasemig_fill_assignment)
 {
     return entry([&]() -> Datum {
-        FillContext& ctx = active(PG_GETARG_INT64(4));
+        FillContext& ctx = active(PG_GETARG_INT64(5));
         count_row(ctx);
-        if (PG_ARGISNULL(1) || !ctx.index)
-            throw Error(ERRCODE_NOT_NULL_VIOLATION, "assignment without a project cannot get a phase");
-        const core::Key project = datum_to_key(PG_GETARG_DATUM(1), ctx.project_key);
-        const core::PhaseIndex::Project* slot = ctx.index->find(project);
+        const UpgradedData& d = *ctx.data;
+        AssignmentRow row;
+        row.id = datum_to_key(PG_GETARG_DATUM(3), ctx.assignment_key);
+        row.project_null = PG_ARGISNULL(1);
+        if (!row.project_null)
+            row.project = datum_to_key(PG_GETARG_DATUM(1), ctx.project_key);
+        row.date_null = PG_ARGISNULL(2);
+        row.date = row.date_null ? 0 : PG_GETARG_DATEADT(2);
+        const core::PhaseIndex::Project* slot = row.project_null ? nullptr : d.index.find(row.project);
         if (!slot)
             throw Error(ERRCODE_NOT_NULL_VIOLATION,
-                        "project " + key_to_text(project, ctx.project_key) + " has assignments but no phases",
+                        row.project_null ? std::string("an assignment without a project cannot get a phase")
+                                         : "project " + key_to_text(row.project, ctx.project_key) +
+                                               " has assignments but no phases",
                         "project_phase_id cannot be NOT NULL for its assignments; nothing has been changed.");
-        if (ctx.overrides && !ctx.overrides->empty() && !PG_ARGISNULL(3)) {
-            auto it = ctx.overrides->find(datum_to_key(PG_GETARG_DATUM(3), ctx.assignment_key));
-            if (it != ctx.overrides->end())
-                return key_to_datum(it->second, ctx.phase_key);
+        if (ctx.archive) {
+            ArchivedAssignment e;
+            const auto* tid = reinterpret_cast<const ItemPointerData*>(PG_GETARG_POINTER(4));
+            if (ctx.archive->find(tid_position(tid), row.id, e) && d.restorable(row, e)) {
+                ctx.restored++;
+                return key_to_datum(e.phase, ctx.phase_key);
+            }
         }
-        const core::PhaseIndex::Phase* m = PG_ARGISNULL(2) ? nullptr : ctx.index->match(*slot, PG_GETARG_DATEADT(2));
-        if (!m)
-            m = ctx.index->first(*slot);
+        const core::PhaseIndex::Phase* m = row.date_null ? nullptr : d.index.match(*slot, row.date);
+        if (m) {
+            ctx.matched++;
+        } else {
+            ctx.outside++;
+            m = d.index.first(*slot);
+        }
         // Per row: no guard, this frame holds nothing with a destructor.
         return key_to_datum(m->id, ctx.phase_key);
     });

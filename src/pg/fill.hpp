@@ -7,11 +7,16 @@
 #include <string>
 #include <unordered_map>
 
+#include "core/archive_merge.hpp"
 #include "core/phase_index.hpp"
 #include "core/timeline.hpp"
+#include "pg/archive_io.hpp"
 #include "pg/keys.hpp"
 
 namespace phasemig::pg {
+
+struct UpgradedData;
+using ArchivePass2 = core::ArchiveMatchPass2<ArchivedAssignment, AssignmentArchiveReader>;
 
 struct FillContext {
     std::int64_t token = 0;
@@ -19,10 +24,15 @@ struct FillContext {
     const core::UpgradePlanner* planner = nullptr;
     // Downgrade: phase_type text of every phase.
     const std::unordered_map<core::Key, std::string, core::KeyHash>* phase_types = nullptr;
-    // Downgrade: date matching for assignments, and the archived phases that
-    // differ from what the date rule gives.
-    const core::PhaseIndex* index = nullptr;
-    const std::unordered_map<core::Key, core::Key, core::KeyHash>* overrides = nullptr;
+    // Downgrade: the phases (date rule), and the archive met row by row.
+    const UpgradedData* data = nullptr;
+    ArchivePass2* archive = nullptr;
+    std::uint64_t restored = 0;
+    std::uint64_t matched = 0;
+    std::uint64_t outside = 0;
+    // Upgrade: the four USING clauses of a row ask for the same phase in a row.
+    core::Key last_id;
+    const core::PlannedPhase* last_planned = nullptr;
     KeyType phase_key = KeyType::Unsupported;
     KeyType project_key = KeyType::Unsupported;
     KeyType assignment_key = KeyType::Unsupported;

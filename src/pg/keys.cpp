@@ -53,17 +53,45 @@ Datum key_to_datum(const core::Key& key, KeyType type)
     }
 }
 
-std::string key_to_text(const core::Key& key, KeyType type)
+int key_to_cstr(const core::Key& key, KeyType type, char* buf) noexcept
 {
+    static const char hex[] = "0123456789abcdef";
     if (type == KeyType::Uuid) {
         unsigned char b[16];
         key.to_uuid(b);
-        char buf[37];
-        std::snprintf(buf, sizeof buf, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-                      b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-        return buf;
+        int o = 0;
+        for (int i = 0; i < 16; i++) {
+            if (i == 4 || i == 6 || i == 8 || i == 10)
+                buf[o++] = '-';
+            buf[o++] = hex[b[i] >> 4];
+            buf[o++] = hex[b[i] & 15];
+        }
+        buf[o] = '\0';
+        return o;
     }
-    return std::to_string(key.to_int());
+    // Decimal, as int8out prints it.
+    std::int64_t v = key.to_int();
+    unsigned long long mag = v < 0 ? 0ULL - static_cast<unsigned long long>(v) : static_cast<unsigned long long>(v);
+    char tmp[24];
+    int t = 0;
+    do {
+        tmp[t++] = static_cast<char>('0' + mag % 10);
+        mag /= 10;
+    } while (mag);
+    int o = 0;
+    if (v < 0)
+        buf[o++] = '-';
+    while (t)
+        buf[o++] = tmp[--t];
+    buf[o] = '\0';
+    return o;
+}
+
+std::string key_to_text(const core::Key& key, KeyType type)
+{
+    char buf[48];
+    const int len = key_to_cstr(key, type, buf);
+    return std::string(buf, static_cast<std::size_t>(len));
 }
 
 namespace {

@@ -25,6 +25,8 @@ Datum key_to_datum(const core::Key& key, KeyType type);
 // The canonical text form PostgreSQL prints (uuid_out / int8out), so archive
 // rows written with id::text compare equal.
 std::string key_to_text(const core::Key& key, KeyType type);
+// The same into buf (at least 40 bytes), returning the length; no allocation.
+int key_to_cstr(const core::Key& key, KeyType type, char* buf) noexcept;
 std::optional<core::Key> key_from_text(std::string_view text, KeyType type) noexcept;
 
 // DateADT is already days since 2000-01-01; infinities are out of range.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/archive_merge.hpp"
 #include "core/coverage.hpp"
 #include "pg/context.hpp"
 #include "pg/guard.hpp"
@@ -277,7 +278,7 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
             return;
         }
         const core::Key project = datum_to_key(v[1], phase_fk);
-        data.phase_project[id] = project;
+        data.phase_project.put(id, project);
         if (n[2]) {
             data.unknown_type.add(id);
             return;
@@ -346,18 +347,21 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
     data.index.finalize();
 }
 
-void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData& data)
+void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData& data,
+                              AssignmentArchiveWriter* writer)
 {
     const Table& ra = t.assignments;
     const KeyType fk = column_key(ra, "project_id");
     const KeyType phase_fk = column_key(ra, "project_phase_id");
-    scan_table(
+    scan_table_pos(
         ra.oid,
         {ra.col("id").attnum, ra.col("project_id").attnum, ra.col("assignment_date").attnum,
          ra.col("project_phase_id").attnum},
-        [&](const Datum* v, const bool* n) {
+        [&](const Datum* v, const bool* n, std::uint64_t pos) {
             data.assignments++;
             const core::Key id = datum_to_key(v[0], types.assignment);
+            if (writer && !n[3])
+                writer->add(pos, v[0], n[1], v[1], n[2], v[2], v[3]);
             if (n[1]) {
                 data.outside++;
                 return;
@@ -371,10 +375,10 @@ void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData
                 data.outside_sample.add(project);
             }
             if (!n[3]) {
-                auto it = data.phase_project.find(datum_to_key(v[3], phase_fk));
-                if (it == data.phase_project.end())
+                const core::Key* owner = data.phase_project.find(datum_to_key(v[3], phase_fk));
+                if (!owner)
                     data.phase_missing.add(id);
-                else if (it->second != project)
+                else if (*owner != project)
                     data.phase_elsewhere.add(id);
             }
         },
@@ -399,7 +403,7 @@ void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data)
                    if (n[1])
                        return;  // a phase of no project is never matched
                    const core::Key project = datum_to_key(v[1], phase_fk);
-                   data.phase_project[id] = project;
+                   data.phase_project.put(id, project);
                    if (n[2] || n[3] || !date_is_finite(DatumGetDateADT(v[2])) ||
                        !date_is_finite(DatumGetDateADT(v[3]))) {
                        // Kept, so the project still has phases, but sorted last
@@ -470,92 +474,87 @@ void check_coverage_all(const Target& t, const KeyTypes& types, UpgradedData& da
     data.coverage_examples = std::move(kept);
 }
 
+bool UpgradedData::restorable(const AssignmentRow& row, const ArchivedAssignment& e) const
+{
+    // SPEC §3: same project, same date, and the archived phase still exists
+    // in that project.
+    if (row.project_null || !e.has_project || e.project != row.project)
+        return false;
+    if (row.date_null != !e.has_date || (!row.date_null && row.date != e.date))
+        return false;
+    const core::Key* owner = phase_project.find(e.phase);
+    return owner && *owner == row.project;
+}
+
 void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::optional<std::int64_t> archive_run,
-                                const std::string& archive_table, UpgradedData& data)
+                                UpgradedData& data)
 {
     const Table& ra = t.assignments;
     const KeyType fk = column_key(ra, "project_id");
 
-    // The per-row rule; `archived` is the archived phase of an unchanged
-    // assignment (same id, project and date), when there is one.
-    auto one = [&](const core::Key& id, bool project_null, const core::Key& project, bool date_null, DateADT date,
-                   const core::Key* archived) {
+    // The rule for one row; `entry` is its archive entry, if any.
+    auto decide = [&](const AssignmentRow& row, const ArchivedAssignment* entry) {
         data.assignments++;
-        const core::PhaseIndex::Project* slot = project_null ? nullptr : data.index.find(project);
+        const core::PhaseIndex::Project* slot = row.project_null ? nullptr : data.index.find(row.project);
         if (!slot) {
             data.orphan_assignments++;
-            if (!project_null)
-                data.orphan_projects.add(project);
+            if (!row.project_null)
+                data.orphan_projects.add(row.project);
             return;
         }
-        const core::PhaseIndex::Phase* m = date_null ? nullptr : data.index.match(*slot, date);
-        if (!date_null && m && slot->overlapping && data.index.count_holding(*slot, date, 2) > 1) {
+        const core::PhaseIndex::Phase* m = row.date_null ? nullptr : data.index.match(*slot, row.date);
+        if (m && slot->overlapping && data.index.count_holding(*slot, row.date, 2) > 1) {
             data.ambiguous++;
-            data.ambiguous_sample.add(id);
+            data.ambiguous_sample.add(row.id);
         }
-        if (archived) {
-            auto it = data.phase_project.find(*archived);
-            if (it != data.phase_project.end() && it->second == project) {
-                data.restored++;
-                const core::Key by_date = m ? m->id : data.index.first(*slot)->id;
-                if (*archived != by_date)
-                    data.overrides[id] = *archived;
-                return;
-            }
+        if (entry && data.restorable(row, *entry)) {
+            data.restored++;
+            return;
         }
         if (m)
             data.matched++;
         else
             data.outside++;
     };
-
     auto progress = [&](std::uint64_t seen) {
         if (Stages* s = current_stages(); s && seen % (1 << 20) < 8192)
             s->progress(seen, estimated_rows(ra.oid));
     };
+    const std::vector<AttrNumber> attrs = {ra.col("id").attnum, ra.col("project_id").attnum,
+                                           ra.col("assignment_date").attnum};
+    auto to_row = [&](const Datum* v, const bool* n) {
+        AssignmentRow row;
+        row.id = datum_to_key(v[0], types.assignment);
+        row.project_null = n[1];
+        if (!n[1])
+            row.project = datum_to_key(v[1], fk);
+        row.date_null = n[2];
+        row.date = n[2] ? 0 : DatumGetDateADT(v[2]);
+        return row;
+    };
 
     if (!archive_run) {
         scan_table(
-            ra.oid, {ra.col("id").attnum, ra.col("project_id").attnum, ra.col("assignment_date").attnum},
-            [&](const Datum* v, const bool* n) {
-                const core::Key id = datum_to_key(v[0], types.assignment);
-                const core::Key project = n[1] ? core::Key{} : datum_to_key(v[1], fk);
-                one(id, n[1], project, n[2], n[2] ? 0 : DatumGetDateADT(v[2]), nullptr);
-            },
-            progress);
+            ra.oid, attrs, [&](const Datum* v, const bool* n) { decide(to_row(v, n), nullptr); }, progress);
         return;
     }
 
-    // One pass joining the archive: the archived phase comes back only for
-    // assignments whose id, project and date are unchanged.
-    const std::string sql = "SELECT r.id, r.project_id, r.assignment_date, a.project_phase_id"
-                            "  FROM " + ra.qualified + " r"
-                            "  LEFT JOIN " + archive_table + " a"
-                            "    ON a.run_id = $1"
-                            "   AND a.assignment_id = r.id::text"
-                            "   AND a.project_id = r.project_id::text"
-                            "   AND a.assignment_date IS NOT DISTINCT FROM r.assignment_date";
-    std::uint64_t seen = 0;
-    as_extension_owner([&] {
-        spi_stream(sql, {Arg::of(*archive_run)}, 8192, [&](SPITupleTable* tt, std::uint64_t rows) {
-            for (std::uint64_t i = 0; i < rows; i++) {
-                bool nl[4];
-                Datum v[4];
-                for (int c = 0; c < 4; c++)
-                    v[c] = SPI_getbinval(tt->vals[i], tt->tupdesc, c + 1, &nl[c]);
-                const core::Key id = datum_to_key(v[0], types.assignment);
-                const core::Key project = nl[1] ? core::Key{} : datum_to_key(v[1], fk);
-                std::optional<core::Key> archived;
-                if (!nl[3]) {
-                    text* txt = DatumGetTextPP(v[3]);
-                    archived = key_from_text(std::string_view(VARDATA_ANY(txt), VARSIZE_ANY_EXHDR(txt)), types.phase);
-                }
-                one(id, nl[1], project, nl[2], nl[2] ? 0 : DatumGetDateADT(v[2]), archived ? &*archived : nullptr);
-            }
-            seen += rows;
-            progress(seen);
-        });
-    });
+    // One pass over the table and the archive side by side (first pass of
+    // core::ArchiveMatch*): what it learns is kept for the rewrite.
+    AssignmentArchiveReader reader(*archive_run, types.assignment, fk, types.phase);
+    core::ArchiveMatchPass1<AssignmentRow, ArchivedAssignment, AssignmentArchiveReader> pass(reader);
+    auto on_pair = [&](const AssignmentRow& row, const ArchivedAssignment& e) { decide(row, &e); };
+    auto on_entry = [&](const ArchivedAssignment&) {};
+    scan_table_pos(
+        ra.oid, attrs, [&](const Datum* v, const bool* n, std::uint64_t pos) {
+            pass.row(pos, to_row(v, n), on_pair, on_entry);
+        },
+        progress);
+    pass.finish(on_pair, [&](const AssignmentRow& row) { decide(row, nullptr); }, on_entry);
+    reader.close();
+    data.unarchived = pass.unarchived();
+    data.early = pass.early_rows();
+    data.peak_waiting = pass.peak_waiting();
 }
 
 // ---------------------------------------------------------------- findings

@@ -9,14 +9,16 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/flat_map.hpp"
 #include "core/phase_index.hpp"
 #include "core/timeline.hpp"
+#include "pg/archive_io.hpp"
 #include "pg/catalog.hpp"
 #include "pg/keys.hpp"
 
 namespace phasemig::pg {
 
-using KeyMap = std::unordered_map<core::Key, core::Key, core::KeyHash>;
+using KeyMap = core::FlatKeyMap<core::Key>;
 
 // The smallest few offending ids and how many there are: deterministic
 // samples for messages.
@@ -85,9 +87,20 @@ struct LegacyData {
 // Archived timeline rows from an earlier downgrade (restore candidates).
 void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int64_t> restore_run,
                  const std::string& archive_table, LegacyData& data);
-void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData& data);
+// One pass over the assignments: tallies against the planned timeline and,
+// with a writer, the archive of every assignment's project_phase_id.
+void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData& data,
+                              AssignmentArchiveWriter* writer = nullptr);
 
 // ---- upgraded state (before a downgrade, and for verify) ----
+struct AssignmentRow {
+    core::Key id;
+    core::Key project;
+    bool project_null = false;
+    bool date_null = false;
+    DateADT date = 0;
+};
+
 struct UpgradedData {
     core::PhaseIndex index;  // phases with both dates
     KeyMap phase_project;    // every phase
@@ -108,7 +121,13 @@ struct UpgradedData {
     Sample ambiguous_sample;
     Sample orphan_projects;      // projects with assignments but no phases
     std::uint64_t orphan_assignments = 0;
-    KeyMap overrides;            // assignment -> archived phase, where it differs from the date rule
+    // From the pass over the archive, for the rewrite's second pass: rows
+    // without an entry, and rows that come before their entry.
+    core::FlatKeyMap<char> unarchived;
+    core::FlatKeyMap<ArchivedAssignment> early;
+    std::size_t peak_waiting = 0;
+
+    bool restorable(const AssignmentRow& row, const ArchivedAssignment& entry) const;
 };
 
 void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data);
@@ -116,7 +135,7 @@ void check_coverage_all(const Target& t, const KeyTypes& types, UpgradedData& da
 // One pass over the assignments.  With `archive_run`, joins the upgrade's
 // archive and records which assignments get their archived phase back.
 void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::optional<std::int64_t> archive_run,
-                                const std::string& archive_table, UpgradedData& data);
+                                UpgradedData& data);
 
 // Findings for the next step from loaded data.
 void findings_for_upgrade(const LegacyData& d, const KeyTypes& types, std::vector<Finding>& out);

@@ -13,9 +13,15 @@ using namespace phasemig::pg;
 
 extern "C" void _PG_init(void)
 {
-    DefineCustomBoolVariable("phasemig.verbose", "Reports each stage of a step, with its duration, as a NOTICE.",
-                             "Off by default so that output stays deterministic under pg_regress.", &setting_verbose,
-                             false, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    // Not "phasemig.verbose": VERBOSE is an SQL keyword, and SET could not
+    // name it without quotes.
+    static const struct config_enum_entry levels[] = {{"off", 0, false},     {"debug1", DEBUG1, false},
+                                                      {"log", LOG, false},   {"info", INFO, false},
+                                                      {"notice", NOTICE, false}, {nullptr, 0, false}};
+    DefineCustomEnumVariable("phasemig.stage_messages",
+                             "Reports each stage of a step, with its duration, at this message level.",
+                             "off by default, so that output stays deterministic under pg_regress.",
+                             &setting_stage_messages, 0, levels, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("phasemig.lock_timeout",
                             "How long one attempt waits for the step's locks when the session sets no lock_timeout.",
                             "Zero waits without limit.", &setting_lock_timeout_ms, 5000, 0, INT_MAX, PGC_USERSET,

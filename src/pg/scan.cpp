@@ -12,6 +12,13 @@ constexpr std::uint64_t kBatchRows = 8192;
 void scan_table(Oid relid, const std::vector<AttrNumber>& attrs, const RowFn& row,
                 const std::function<void(std::uint64_t)>& on_progress)
 {
+    scan_table_pos(
+        relid, attrs, [&](const Datum* v, const bool* n, std::uint64_t) { row(v, n); }, on_progress);
+}
+
+void scan_table_pos(Oid relid, const std::vector<AttrNumber>& attrs, const RowPosFn& row,
+                    const std::function<void(std::uint64_t)>& on_progress)
+{
     struct ScanState {
         Relation rel;
         TableScanDesc scan;
@@ -24,7 +31,7 @@ void scan_table(Oid relid, const std::vector<AttrNumber>& attrs, const RowFn& ro
     ScanState st = guarded([&] {
         ScanState s{};
         s.rel = table_open(relid, AccessShareLock);
-        s.scan = table_beginscan(s.rel, GetActiveSnapshot(), 0, nullptr);
+        s.scan = table_beginscan_strat(s.rel, GetActiveSnapshot(), 0, nullptr, true, false);
         s.slot = table_slot_create(s.rel, nullptr);
         s.per_batch = AllocSetContextCreate(CurrentMemoryContext, "phasemig scan batch", ALLOCSET_DEFAULT_SIZES);
         s.values = static_cast<Datum*>(palloc0(sizeof(Datum) * (natts + 1)));
@@ -43,7 +50,7 @@ void scan_table(Oid relid, const std::vector<AttrNumber>& attrs, const RowFn& ro
                     break;
                 for (int i = 0; i < natts; i++)
                     st.values[i] = slot_getattr(st.slot, attrs[i], &st.nulls[i]);
-                row(st.values, st.nulls);
+                row(st.values, st.nulls, tid_position(&st.slot->tts_tid));
                 seen++;
             }
             MemoryContextSwitchTo(old);

@@ -15,10 +15,23 @@ namespace phasemig::pg {
 // hold no C++ object with a destructor across a PostgreSQL call.
 using RowFn = std::function<void(const Datum* values, const bool* nulls)>;
 
-// Scans every visible row of the relation.  `on_progress`, if given, is
-// called between batches with the rows seen so far.
+// Scans every visible row of the relation, from its first block (never a
+// synchronized scan joining midway: order matters to the archive).
+// `on_progress`, if given, is called between batches with the rows seen.
 void scan_table(Oid relid, const std::vector<AttrNumber>& attrs, const RowFn& row,
                 const std::function<void(std::uint64_t)>& on_progress = {});
+
+// The same, also passing each row's physical position (its ctid as
+// block << 16 | offset), ascending.
+using RowPosFn = std::function<void(const Datum* values, const bool* nulls, std::uint64_t pos)>;
+void scan_table_pos(Oid relid, const std::vector<AttrNumber>& attrs, const RowPosFn& row,
+                    const std::function<void(std::uint64_t)>& on_progress = {});
+
+inline std::uint64_t tid_position(const ItemPointerData* tid)
+{
+    return (static_cast<std::uint64_t>(ItemPointerGetBlockNumberNoCheck(tid)) << 16) |
+           ItemPointerGetOffsetNumberNoCheck(tid);
+}
 
 // The planner's estimate of the number of rows (for progress), at least 0.
 std::uint64_t estimated_rows(Oid relid);

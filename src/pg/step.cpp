@@ -169,14 +169,15 @@ std::int64_t begin_run(const std::string& schema, const char* step, bool restore
 }
 
 void finish_run(std::int64_t run_id, const std::string& summary_json, std::uint64_t archived_phases,
-                std::uint64_t archived_assignments)
+                std::uint64_t archived_assignments, std::uint64_t assignments)
 {
     as_extension_owner([&] {
         spi_exec("UPDATE " + extension().table("phasemig_run") +
                      " SET finished_at = clock_timestamp(), summary = $2::jsonb,"
-                     "     archived_phases = $3, archived_assignments = $4 WHERE run_id = $1",
+                     "     archived_phases = $3, archived_assignments = $4, assignments = $5 WHERE run_id = $1",
                  {Arg::of(run_id), Arg::of(summary_json), Arg::of(static_cast<std::int64_t>(archived_phases)),
-                  Arg::of(static_cast<std::int64_t>(archived_assignments))});
+                  Arg::of(static_cast<std::int64_t>(archived_assignments)),
+                  Arg::of(static_cast<std::int64_t>(assignments))});
     });
 }
 
@@ -326,6 +327,21 @@ bool move_alembic(const Target& t, const char* from, const char* to)
         return false;
     return spi_exec("UPDATE " + t.alembic.qualified + " SET version_num = $2 WHERE version_num = $1",
                     {Arg::of(from), Arg::of(to)}) > 0;
+}
+
+int pin_step_settings()
+{
+    return guarded([] {
+        const int level = NewGUCNestLevel();
+        (void) set_config_option("synchronize_seqscans", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+                                 false);
+        return level;
+    });
+}
+
+void restore_step_settings(int level)
+{
+    guarded([level] { AtEOXact_GUC(true, level); });
 }
 
 std::string run_step(bool dry_run, const std::function<std::string()>& body)

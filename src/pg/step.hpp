@@ -41,8 +41,10 @@ void read_budgets(const Target& t, Baseline& b);
 
 std::int64_t begin_run(const std::string& schema, const char* step, bool restore, const Target& t,
                        const Baseline& b, const char* from_revision, const char* to_revision);
+// Also records the baseline's assignment count (the upgrade counts them while
+// archiving them).
 void finish_run(std::int64_t run_id, const std::string& summary_json, std::uint64_t archived_phases,
-                std::uint64_t archived_assignments);
+                std::uint64_t archived_assignments, std::uint64_t assignments);
 
 // Archives of a step's run that a later step of the same kind supersedes.
 void drop_superseded_archives(const std::string& schema, const char* step, std::int64_t keep_run);
@@ -76,6 +78,12 @@ void restore_object(const Table& table, const ArchivedObject& obj);
 
 // Moves alembic_version when it holds `from` (checked by preflight).
 bool move_alembic(const Target& t, const char* from, const char* to);
+
+// Settings a step runs with, undone by restore_step_settings (or by the end
+// of the (sub)transaction on error): no synchronized scans, so every table
+// is read from its first block (the archive's order depends on it).
+int pin_step_settings();
+void restore_step_settings(int level);
 
 // Runs the body of a step; with dry_run inside a subtransaction that is
 // rolled back afterwards, whatever happens.

@@ -17,7 +17,9 @@ struct UpgradePrep {
     LegacyData data;
     std::vector<Finding> findings;
 };
-void prepare_upgrade(const Target& t, bool restore, UpgradePrep& prep);
+// scan_assignments: also read the assignments (preflight); the upgrade itself
+// reads them while archiving them.
+void prepare_upgrade(const Target& t, bool restore, UpgradePrep& prep, bool scan_assignments = true);
 
 struct DowngradePrep {
     KeyTypes types;

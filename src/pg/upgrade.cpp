@@ -139,7 +139,7 @@ std::string summarize(const std::string& schema, bool dry_run, bool restore, std
 
 }  // namespace
 
-void prepare_upgrade(const Target& t, bool restore, UpgradePrep& prep)
+void prepare_upgrade(const Target& t, bool restore, UpgradePrep& prep, bool scan_assignments)
 {
     const Extension& ext = extension();
     check_schema(t, kLegacyRevision, prep.findings, prep.types);
@@ -158,7 +158,8 @@ void prepare_upgrade(const Target& t, bool restore, UpgradePrep& prep)
     if (has_errors(prep.findings))
         return;
     load_legacy(t, prep.types, prep.restore_run, ext.table("phasemig_phase_archive"), prep.data);
-    tally_legacy_assignments(t, prep.types, prep.data);
+    if (scan_assignments)
+        tally_legacy_assignments(t, prep.types, prep.data);
     findings_for_upgrade(prep.data, prep.types, prep.findings);
 }
 
@@ -169,6 +170,7 @@ std::string upgrade(const std::string& schema, bool dry_run, bool restore)
     Stages st("upgrade", schema, 7);
     const Extension& ext = extension();
 
+    const int settings = pin_step_settings();
     st.begin("lock");
     Target t = inspect_target(schema);
     require_legacy(t);
@@ -184,7 +186,8 @@ std::string upgrade(const std::string& schema, bool dry_run, bool restore)
 
     st.begin("preflight");
     UpgradePrep prep;
-    prepare_upgrade(t, restore, prep);
+    // The assignments are read once, later, while they are archived.
+    prepare_upgrade(t, restore, prep, false);
     if (has_errors(prep.findings))
         refuse("upgrade", schema, prep.findings);
     const KeyTypes& types = prep.types;
@@ -209,12 +212,16 @@ std::string upgrade(const std::string& schema, bool dry_run, bool restore)
                      budget("capital_budget") + ", " + budget("expense_budget") + ", " + budget("total_budget") +
                      " FROM " + t.phases.qualified,
                  {Arg::of(run_id)});
-        archived = spi_exec("INSERT INTO " + ext.table("phasemig_assignment_archive") +
-                                " (run_id, assignment_id, project_id, assignment_date, project_phase_id)"
-                                " SELECT $1, id::text, project_id::text, assignment_date, project_phase_id::text"
-                                "   FROM " + t.assignments.qualified,
-                            {Arg::of(run_id)});
     });
+    {
+        // One pass over the assignments: archived in their physical order,
+        // and tallied against the new timeline for the summary.
+        AssignmentArchiveWriter writer(run_id, types.assignment, key_type_of(t.assignments.col("project_id").type),
+                                       key_type_of(t.assignments.col("project_phase_id").type));
+        tally_legacy_assignments(t, types, data, &writer);
+        writer.finish();
+        archived = writer.written();
+    }
     archive_objects(run_id, t.phases, {"phase_type"});
     archive_objects(run_id, t.assignments, {"project_phase_id"});
     drop_superseded_archives(schema, "upgrade", run_id);
@@ -284,7 +291,8 @@ std::string upgrade(const std::string& schema, bool dry_run, bool restore)
 
     std::string summary = summarize(schema, dry_run, restore, run_id, t, data, base, archived, moved, st);
     st.finish();
-    finish_run(run_id, summary, archived_phases, archived);
+    restore_step_settings(settings);
+    finish_run(run_id, summary, archived_phases, archived, data.assignments);
     return summary;
 }
 

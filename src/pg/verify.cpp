@@ -253,6 +253,10 @@ void verify_upgraded(const Target& t, std::vector<CheckResult>& out)
         out.push_back(r);
     }
     // 7. budgets preserved
+    if (st) {
+        st->end();
+        st->begin("budgets");
+    }
     out.push_back(budgets_check(7, t, baseline_run(t.schema, "upgrade"), "upgrade"));
     // 8. date indexes
     {
@@ -277,7 +281,7 @@ void verify_upgraded(const Target& t, std::vector<CheckResult>& out)
         st->begin("assignments");
     }
     {
-        tally_upgraded_assignments(t, types, std::nullopt, "", data);
+        tally_upgraded_assignments(t, types, std::nullopt, data);
         const std::uint64_t outside = data.outside + data.orphan_assignments;
         CheckResult r{9, "date-based matching", data.ambiguous == 0,
                       group_thousands(static_cast<std::int64_t>(data.matched)) + " matched, " +
@@ -347,7 +351,7 @@ void verify_legacy(const Target& t, std::vector<CheckResult>& out)
         const KeyType pfk = key_type_of(pp.col("project_id").type);
         scan_table(pp.oid, {pp.col("id").attnum, pp.col("project_id").attnum}, [&](const Datum* v, const bool* n) {
             if (!n[1])
-                data.phase_project[datum_to_key(v[0], types.phase)] = datum_to_key(v[1], pfk);
+                data.phase_project.put(datum_to_key(v[0], types.phase), datum_to_key(v[1], pfk));
         });
         const Table& ra = t.assignments;
         const KeyType rfk = key_type_of(ra.col("project_id").type);
@@ -361,10 +365,10 @@ void verify_legacy(const Target& t, std::vector<CheckResult>& out)
                            data.phase_missing.add(id);
                            return;
                        }
-                       auto it = data.phase_project.find(datum_to_key(v[2], phk));
-                       if (it == data.phase_project.end())
+                       const core::Key* owner = data.phase_project.find(datum_to_key(v[2], phk));
+                       if (!owner)
                            data.phase_missing.add(id);
-                       else if (n[1] || it->second != datum_to_key(v[1], rfk))
+                       else if (n[1] || *owner != datum_to_key(v[1], rfk))
                            data.phase_elsewhere.add(id);
                    });
         const bool ok = data.phase_missing.empty() && data.phase_elsewhere.empty();
@@ -434,7 +438,7 @@ void verify_legacy(const Target& t, std::vector<CheckResult>& out)
 
 VerifyResult run_verify(const std::string& schema, bool record)
 {
-    constexpr int t_stages = 3;
+    constexpr int t_stages = 4;
     VerifyResult res;
     Stages st("verify", schema, t_stages);
     st.begin("checks");

@@ -1,0 +1,180 @@
+#include "pg/archive_io.hpp"
+
+#include <cstring>
+
+#include "pg/context.hpp"
+#include "pg/guard.hpp"
+
+namespace phasemig::pg {
+
+namespace {
+
+// Column order of phasemig_assignment_archive (checked when opened).
+enum Col { kRun, kPosition, kAssignment, kProject, kDate, kPhase, kCols };
+const char* const kColNames[kCols] = {"run_id",         "row_position", "assignment_id",
+                                      "project_id",     "assignment_date", "project_phase_id"};
+
+Relation open_archive(LOCKMODE mode)
+{
+    const std::string schema = extension().schema;
+    return guarded([&] {
+        Oid nsp = get_namespace_oid(schema.c_str(), false);
+        Oid relid = get_relname_relid("phasemig_assignment_archive", nsp);
+        if (!OidIsValid(relid))
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                            errmsg("phasemig's table phasemig_assignment_archive is missing"),
+                            errhint("Reinstall the extension.")));
+        Relation rel = table_open(relid, mode);
+        TupleDesc desc = RelationGetDescr(rel);
+        bool ok = desc->natts == kCols;
+        for (int i = 0; ok && i < kCols; i++)
+            ok = strcmp(NameStr(TupleDescAttr(desc, i)->attname), kColNames[i]) == 0;
+        if (!ok)
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                            errmsg("phasemig_assignment_archive does not have the columns this version expects"),
+                            errhint("ALTER EXTENSION phasemig UPDATE; brings the table up to date.")));
+        return rel;
+    });
+}
+
+Datum text_of_key(Datum value, KeyType type, char* buf)
+{
+    // Same text as uuid_out / int8out, without their allocation.
+    const core::Key key = datum_to_key(value, type);
+    const int len = key_to_cstr(key, type, buf);
+    return PointerGetDatum(cstring_to_text_with_len(buf, len));
+}
+
+}  // namespace
+
+AssignmentArchiveWriter::AssignmentArchiveWriter(std::int64_t run_id, KeyType assignment, KeyType project,
+                                                 KeyType phase)
+    : run_id_(run_id), assignment_(assignment), project_(project), phase_(phase)
+{
+    rel_ = open_archive(RowExclusiveLock);
+    guarded([&] {
+        bistate_ = GetBulkInsertState();
+        batch_cxt_ = AllocSetContextCreate(CurrentMemoryContext, "phasemig archive batch", ALLOCSET_DEFAULT_SIZES);
+        for (int i = 0; i < kBatch; i++)
+            slots_[i] = MakeSingleTupleTableSlot(RelationGetDescr(rel_), &TTSOpsVirtual);
+    });
+}
+
+AssignmentArchiveWriter::~AssignmentArchiveWriter() = default;  // PostgreSQL resources end with the transaction
+
+void AssignmentArchiveWriter::add(std::uint64_t pos, Datum id, bool project_null, Datum project, bool date_null,
+                                  Datum date, Datum phase)
+{
+    char buf[48];
+    MemoryContext old = MemoryContextSwitchTo(batch_cxt_);
+    TupleTableSlot* slot = slots_[n_];
+    ExecClearTuple(slot);
+    slot->tts_values[kRun] = Int64GetDatum(run_id_);
+    slot->tts_isnull[kRun] = false;
+    slot->tts_values[kPosition] = Int64GetDatum(static_cast<std::int64_t>(pos));
+    slot->tts_isnull[kPosition] = false;
+    slot->tts_values[kAssignment] = text_of_key(id, assignment_, buf);
+    slot->tts_isnull[kAssignment] = false;
+    slot->tts_isnull[kProject] = project_null;
+    slot->tts_values[kProject] = project_null ? (Datum) 0 : text_of_key(project, project_, buf);
+    slot->tts_isnull[kDate] = date_null;
+    slot->tts_values[kDate] = date_null ? (Datum) 0 : date;
+    slot->tts_values[kPhase] = text_of_key(phase, phase_, buf);
+    slot->tts_isnull[kPhase] = false;
+    ExecStoreVirtualTuple(slot);
+    MemoryContextSwitchTo(old);
+    if (++n_ == kBatch)
+        flush();
+}
+
+void AssignmentArchiveWriter::flush()
+{
+    if (n_ == 0)
+        return;
+    // Always at the end of the table: the archive keeps the order written.
+    table_multi_insert(rel_, slots_, n_, GetCurrentCommandId(true), TABLE_INSERT_SKIP_FSM, bistate_);
+    for (int i = 0; i < n_; i++)
+        ExecClearTuple(slots_[i]);
+    MemoryContextReset(batch_cxt_);
+    written_ += static_cast<std::uint64_t>(n_);
+    n_ = 0;
+}
+
+void AssignmentArchiveWriter::finish()
+{
+    guarded([&] {
+        flush();
+        FreeBulkInsertState(bistate_);
+        table_finish_bulk_insert(rel_, TABLE_INSERT_SKIP_FSM);
+        for (int i = 0; i < kBatch; i++)
+            ExecDropSingleTupleTableSlot(slots_[i]);
+        MemoryContextDelete(batch_cxt_);
+        table_close(rel_, NoLock);
+    });
+    rel_ = nullptr;
+}
+
+AssignmentArchiveReader::AssignmentArchiveReader(std::int64_t run_id, KeyType assignment, KeyType project,
+                                                 KeyType phase)
+    : run_id_(run_id), assignment_(assignment), project_(project), phase_(phase)
+{
+    rel_ = open_archive(AccessShareLock);
+    guarded([&] {
+        scan_ = table_beginscan_strat(rel_, GetActiveSnapshot(), 0, nullptr, true, false);
+        slot_ = table_slot_create(rel_, nullptr);
+    });
+}
+
+AssignmentArchiveReader::~AssignmentArchiveReader() = default;  // close() or the end of the transaction
+
+bool AssignmentArchiveReader::next(ArchivedAssignment& out)
+{
+    if (!scan_)
+        return false;
+    return guarded([&] {
+        while (table_scan_getnextslot(scan_, ForwardScanDirection, slot_)) {
+            slot_getallattrs(slot_);
+            const Datum* v = slot_->tts_values;
+            const bool* n = slot_->tts_isnull;
+            if (n[kRun] || DatumGetInt64(v[kRun]) != run_id_ || n[kAssignment] || n[kPhase] || n[kPosition])
+                continue;
+            if ((++read_ & 0x3fff) == 0)
+                CHECK_FOR_INTERRUPTS();
+            text* id = DatumGetTextPP(v[kAssignment]);
+            text* phase = DatumGetTextPP(v[kPhase]);
+            auto k = key_from_text(std::string_view(VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id)), assignment_);
+            auto p = key_from_text(std::string_view(VARDATA_ANY(phase), VARSIZE_ANY_EXHDR(phase)), phase_);
+            if (!k || !p)
+                continue;  // written for other id types: not restorable
+            out.pos = static_cast<std::uint64_t>(DatumGetInt64(v[kPosition]));
+            out.id = *k;
+            out.phase = *p;
+            out.has_project = false;
+            if (!n[kProject]) {
+                text* pr = DatumGetTextPP(v[kProject]);
+                auto pk = key_from_text(std::string_view(VARDATA_ANY(pr), VARSIZE_ANY_EXHDR(pr)), project_);
+                out.has_project = pk.has_value();
+                if (pk)
+                    out.project = *pk;
+            }
+            out.has_date = !n[kDate];
+            out.date = n[kDate] ? 0 : DatumGetDateADT(v[kDate]);
+            return true;
+        }
+        return false;
+    });
+}
+
+void AssignmentArchiveReader::close()
+{
+    if (!scan_)
+        return;
+    guarded([&] {
+        ExecDropSingleTupleTableSlot(slot_);
+        table_endscan(scan_);
+        table_close(rel_, AccessShareLock);
+    });
+    scan_ = nullptr;
+}
+
+}  // namespace phasemig::pg

@@ -701,8 +701,9 @@ void refuse(const char* step, const std::string& schema, const std::vector<Findi
         errors++;
         if (!sqlstate)
             sqlstate = f.sqlstate;
+        const bool show_sample = !f.sample.empty() && f.message.find(f.sample) == std::string::npos;
         if (lines.size() < 3)
-            lines.push_back(f.code + ": " + f.message + (f.sample.empty() ? "" : " (" + f.sample + ")") + ".");
+            lines.push_back(f.code + ": " + f.message + (show_sample ? " (" + f.sample + ")" : "") + ".");
     }
     std::string detail = join_plain(lines, "\n");
     if (errors > lines.size())

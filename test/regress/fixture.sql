@@ -63,3 +63,23 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 END $$;
+
+-- Runs a statement and reports how it ended: 'ok', or its SQLSTATE with
+-- message and detail (caught in a subtransaction, as a caller's own
+-- exception block would), and whether schema `s` is unchanged by it
+-- (rows and shape, by pm_fingerprint).
+CREATE OR REPLACE FUNCTION public.pm_try(s text, stmt text)
+RETURNS TABLE (state text, message text, detail text, unchanged boolean) LANGUAGE plpgsql AS $$
+DECLARE
+    before jsonb;
+BEGIN
+    SELECT jsonb_object_agg(part, fingerprint) INTO before FROM pm_fingerprint(s);
+    BEGIN
+        EXECUTE stmt;
+        state := 'ok';
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
+    END;
+    SELECT before IS NOT DISTINCT FROM jsonb_object_agg(part, fingerprint) INTO unchanged FROM pm_fingerprint(s);
+    RETURN NEXT;
+END $$;

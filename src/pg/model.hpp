@@ -52,7 +52,8 @@ struct KeyTypes {
 };
 
 // Schema-level checks common to both directions: table kinds, id and date
-// column types, the alembic revision.  Fills `types` when they are usable.
+// column types, and (unless expected_revision is null) the alembic revision.
+// Fills `types` when they are usable.
 void check_schema(const Target& t, const char* expected_revision, std::vector<Finding>& out, KeyTypes& types);
 
 // Objects other than indexes and constraints that depend on columns the

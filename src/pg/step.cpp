@@ -152,18 +152,20 @@ std::int64_t begin_run(const std::string& schema, const char* step, bool restore
 {
     std::int64_t id = 0;
     const bool alembic = t.alembic.present();
+    // The caller's role, before the records are written as the extension owner.
+    const std::string caller = guarded([] { return std::string(GetUserNameFromId(GetUserId(), false)); });
     as_extension_owner([&] {
         id = spi_int("INSERT INTO " + extension().table("phasemig_run") +
                          " (target_schema, step, restore, started_at, performed_by, from_revision, to_revision,"
                          "  projects, phases, assignments, capital, expense, total)"
-                         " VALUES ($1, $2, $3, statement_timestamp(), session_user, $4, $5, $6, $7, $8,"
+                         " VALUES ($1, $2, $3, statement_timestamp(), $12::name, $4, $5, $6, $7, $8,"
                          "         $9::numeric, $10::numeric, $11::numeric)"
                          " RETURNING run_id",
                      {Arg::of(schema), Arg::of(step), Arg::of(restore),
                       alembic ? Arg::of(from_revision) : Arg::null(), alembic ? Arg::of(to_revision) : Arg::null(),
                       Arg::of(static_cast<std::int64_t>(b.projects)), Arg::of(static_cast<std::int64_t>(b.phases)),
                       Arg::of(static_cast<std::int64_t>(b.assignments)), Arg::text_or_null(b.capital),
-                      Arg::text_or_null(b.expense), Arg::text_or_null(b.total)});
+                      Arg::text_or_null(b.expense), Arg::text_or_null(b.total), Arg::of(caller)});
     });
     return id;
 }

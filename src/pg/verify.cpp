@@ -132,7 +132,7 @@ void verify_upgraded(const Target& t, std::vector<CheckResult>& out)
 {
     KeyTypes types;
     std::vector<Finding> schema_findings;
-    check_schema(t, kUpgradedRevision, schema_findings, types);
+    check_schema(t, nullptr, schema_findings, types);
     for (const auto& f : schema_findings)
         if (f.severity == "error" && f.code != "alembic_revision") {
             out.push_back(CheckResult{1, "schema", false, f.message});
@@ -297,7 +297,7 @@ void verify_legacy(const Target& t, std::vector<CheckResult>& out)
 {
     KeyTypes types;
     std::vector<Finding> schema_findings;
-    check_schema(t, kLegacyRevision, schema_findings, types);
+    check_schema(t, nullptr, schema_findings, types);
     for (const auto& f : schema_findings)
         if (f.severity == "error" && f.code != "alembic_revision") {
             out.push_back(CheckResult{1, "schema", false, f.message});
@@ -485,7 +485,7 @@ std::vector<std::string> history_fields(const std::string& schema, const VerifyR
     }
     const std::string result =
         "{\"state\":" + json_escape(state_name(res.state)) + ",\"checks\":[" + join_plain(checks, ",") + "]}";
-    const char* user = guarded([] { return GetUserNameFromId(GetSessionUserId(), false); });
+    const char* user = guarded([] { return GetUserNameFromId(GetUserId(), false); });
     return {schema,
             state_name(res.state),
             failed.empty() ? "true" : "false",

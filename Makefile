@@ -33,3 +33,8 @@ COMPILE.cxx.bc = $(CLANG) -xc++ -Wno-ignored-attributes -Wno-register $(BITCODE_
 phasemig.so: exports.map
 
 $(OBJS): $(wildcard src/core/*.hpp src/pg/*.hpp)
+
+# The pg_regress suite with every backend under valgrind (slow; see test/valgrind/run.sh).
+.PHONY: valgrind-check
+valgrind-check:
+	test/valgrind/run.sh

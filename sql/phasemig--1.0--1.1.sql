@@ -29,4 +29,5 @@ SELECT a.pid,
   FROM pg_catalog.pg_stat_activity a,
        LATERAL pg_catalog.regexp_match(a.query,
            '^phasemig (upgrade|downgrade|verify) of schema "(.*)": stage ([0-9]+)/([0-9]+) ([a-z_]+)(?:, ([0-9]+) of ([0-9]+) rows)?$') m
- WHERE m IS NOT NULL AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid();
+ WHERE m IS NOT NULL AND a.state OPERATOR(pg_catalog.=) 'active'
+   AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid();

@@ -28,6 +28,7 @@ CREATE TABLE @extschema@.phasemig_run (
     capital              numeric,
     expense              numeric,
     total                numeric,
+    budget_digest        text,         -- the per-project budget sums, hashed: survives a purge of the archive
     archived_phases      bigint,
     archived_assignments bigint,
     archive_dropped_at   timestamptz,

@@ -77,12 +77,13 @@ void compute_phase_types(const Target& t, const KeyTypes& types, std::optional<s
         });
     }
     const Table& pp = t.phases;
-    const KeyType fk = key_type_of(pp.col("project_id").type);
     scan_table(pp.oid, {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("name").attnum},
                [&](const Datum* v, const bool* n) {
                    const core::Key id = datum_to_key(v[0], types.phase);
                    auto it = archived.find(id);
-                   if (it != archived.end() && !n[1] && it->second.first == datum_to_key(v[1], fk)) {
+                   // SPEC §3: "for phases that existed at upgrade time" -- by id,
+                   // wherever the phase belongs now.
+                   if (it != archived.end()) {
                        out[id] = it->second.second;
                        restored++;
                        return;
@@ -155,13 +156,15 @@ std::string summarize(const std::string& schema, bool dry_run, bool restore, std
 
 void prepare_downgrade(const Target& t, bool restore, DowngradePrep& prep)
 {
-    const Extension& ext = extension();
     check_schema(t, kUpgradedRevision, prep.findings, prep.types);
     std::vector<std::pair<const Table*, std::string>> cols;
     for (const char* c : {"name", "start_date", "end_date", "description"})
         cols.push_back({&t.phases, c});
     check_blocking_dependents(t, cols, prep.findings);
-    prep.archive_run = restore ? latest_run(t.schema, "upgrade") : std::nullopt;
+    // The archive always gives back phase_type and the dropped objects;
+    // restore => false only stops it from giving assignments their phase.
+    prep.archive_run = latest_run(t.schema, "upgrade");
+    prep.restore_assignments = restore && prep.archive_run.has_value();
     prep.objects = load_objects(prep.archive_run);
     std::vector<std::string> relations = {kAssignmentPhaseIndex};
     std::vector<std::pair<const Table*, std::string>> constraints = {{&t.assignments, kFkName}};
@@ -175,17 +178,17 @@ void prepare_downgrade(const Target& t, bool restore, DowngradePrep& prep)
     check_name_conflicts(t, relations, constraints, prep.findings);
     if (has_errors(prep.findings))
         return;
-    load_upgraded(t, prep.types, prep.data);
+    load_upgraded(t, prep.types, prep.data, true);
     check_coverage_all(t, prep.types, prep.data);
-    tally_upgraded_assignments(t, prep.types, prep.archive_run, prep.data);
-    findings_for_downgrade(prep.data, prep.types, prep.archive_run.has_value() || !restore, prep.findings);
+    tally_upgraded_assignments(t, prep.types, prep.restore_assignments ? prep.archive_run : std::nullopt, prep.data);
+    findings_for_downgrade(prep.data, prep.types, prep.archive_run.has_value(), prep.findings);
 }
 
 namespace {
 
 std::string downgrade(const std::string& schema, bool dry_run, bool restore)
 {
-    Stages st("downgrade", schema, 7);
+    Stages st("downgrade", schema, 6);
     const Extension& ext = extension();
 
     const int settings = pin_step_settings();
@@ -219,7 +222,7 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
     base.projects = data.projects;
     base.phases = data.phases;
     base.assignments = data.assignments;
-    read_budgets(t, base);
+    read_budgets(t, base, data.stats.budgets_present ? &data.stats.budgets : nullptr);
     const std::int64_t run_id = begin_run(schema, "downgrade", restore, t, base, kUpgradedRevision, kLegacyRevision);
     std::uint64_t archived_phases = 0;
     as_extension_owner([&] {
@@ -257,7 +260,7 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
         // The second pass over the archive, row by row inside the rewrite.
         std::optional<AssignmentArchiveReader> reader;
         std::optional<ArchivePass2> pass2;
-        if (archive_run) {
+        if (prep.restore_assignments) {
             reader.emplace(*archive_run, types.assignment, ctx.project_key, types.phase);
             pass2.emplace(*reader, data.unarchived, data.early);
             ctx.archive = &*pass2;

@@ -104,6 +104,49 @@ bool created_value(Oid type, Datum value, std::int64_t& out) noexcept
 
 }  // namespace
 
+namespace {
+
+std::uint64_t hash_bytes64(const char* p, std::size_t n, std::uint64_t seed) noexcept
+{
+    std::uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
+    for (std::size_t i = 0; i < n; i++) {
+        h ^= static_cast<unsigned char>(p[i]);
+        h *= 0x100000001b3ULL;
+    }
+    return core::KeyHash{}(core::Key{h, seed});
+}
+
+bool contains_ascii_ci(std::string_view hay, std::string_view needle) noexcept
+{
+    for (std::size_t i = 0; i + needle.size() <= hay.size(); i++) {
+        std::size_t k = 0;
+        for (; k < needle.size(); k++) {
+            char c = hay[i + k];
+            if (c >= 'A' && c <= 'Z')
+                c = static_cast<char>(c - 'A' + 'a');
+            if (c != needle[k])
+                break;
+        }
+        if (k == needle.size())
+            return true;
+    }
+    return false;
+}
+
+// Budget columns of project_phases, in the order Budgets::add expects.
+bool budget_attrs(const Table& pp, std::vector<AttrNumber>& attrs)
+{
+    for (const char* c : {"capital_budget", "expense_budget", "total_budget"}) {
+        if (!pp.has(c) || pp.col(c).type != NUMERICOID)
+            return false;
+    }
+    for (const char* c : {"capital_budget", "expense_budget", "total_budget"})
+        attrs.push_back(pp.col(c).attnum);
+    return true;
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------- schema checks
 
 void check_schema(const Target& t, const char* expected_revision, std::vector<Finding>& out, KeyTypes& types)
@@ -257,9 +300,9 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
     const KeyType phase_fk = column_key(pp, "project_id");
     const bool has_created = pp.has("created_at");
     const Oid created_type = has_created ? pp.col("created_at").type : InvalidOid;
-    std::vector<AttrNumber> attrs = {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("phase_type").attnum};
-    if (has_created)
-        attrs.push_back(pp.col("created_at").attnum);
+    std::vector<AttrNumber> attrs = {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("phase_type").attnum,
+                                     has_created ? pp.col("created_at").attnum : pp.col("id").attnum};
+    data.budgets_present = budget_attrs(pp, attrs);
 
     FmgrInfo* out_fn = guarded([&] {
         Oid func;
@@ -279,6 +322,8 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
         }
         const core::Key project = datum_to_key(v[1], phase_fk);
         data.phase_project.put(id, project);
+        if (data.budgets_present)
+            data.budgets.add(project, v + 4, n + 4);
         if (n[2]) {
             data.unknown_type.add(id);
             return;
@@ -383,40 +428,101 @@ void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData
             }
         },
         [&](std::uint64_t seen) {
-            if (Stages* s = current_stages(); s && seen % (1 << 20) < 8192)
+            if (Stages* s = current_stages())
                 s->progress(seen, estimated_rows(ra.oid));
         });
 }
 
 // ---------------------------------------------------------------- upgraded
 
-void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data)
+void PhaseStats::add_name(const core::Key& project, const char* name, std::size_t len)
+{
+    bool blank_name = true;
+    for (std::size_t i = 0; i < len && blank_name; i++)
+        blank_name = name[i] == ' ';
+    if (blank_name)
+        blank++;
+    const core::Key name_key{hash_bytes64(name, len, 0x243f6a8885a308d3ULL), hash_bytes64(name, len, 0x13198a2e03707344ULL)};
+    if (std::uint32_t* idx = name_index.find(name_key))
+        names[*idx].second++;
+    else {
+        name_index.put(name_key, static_cast<std::uint32_t>(names.size()));
+        names.emplace_back(std::string(name, len), 1);
+    }
+    const core::Key pair{core::KeyHash{}(project) ^ name_key.hi, project.lo ^ project.hi ^ name_key.lo};
+    if (pairs.find(pair))
+        duplicate_candidates++;
+    else
+        pairs.put(pair, 1);
+}
+
+std::string PhaseStats::distribution() const
+{
+    // Planning-like names first, then execution-like, then the rest; each
+    // group by name (bytewise, so the text does not depend on the locale).
+    auto group = [](const std::string& n) {
+        return contains_ascii_ci(n, "planning") ? 0 : contains_ascii_ci(n, "execution") ? 1 : 2;
+    };
+    std::vector<std::pair<std::string, std::uint64_t>> sorted = names;
+    std::sort(sorted.begin(), sorted.end(), [&](const auto& a, const auto& b) {
+        const int ga = group(a.first), gb = group(b.first);
+        return ga != gb ? ga < gb : a.first < b.first;
+    });
+    std::vector<std::string> parts;
+    for (std::size_t i = 0; i < sorted.size() && i < 20; i++)
+        parts.push_back(sorted[i].first + ": " + group_thousands(static_cast<std::int64_t>(sorted[i].second)));
+    std::string out = join_plain(parts, ", ");
+    if (sorted.size() > 20)
+        out += ", ...";
+    if (null_names)
+        out += std::string(out.empty() ? "" : ", ") + "NULL: " + group_thousands(static_cast<std::int64_t>(null_names));
+    return out.empty() ? "no phases" : out;
+}
+
+void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data, bool with_stats)
 {
     const Table& pp = t.phases;
     const KeyType phase_fk = column_key(pp, "project_id");
-    scan_table(pp.oid,
-               {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("start_date").attnum,
-                pp.col("end_date").attnum},
-               [&](const Datum* v, const bool* n) {
-                   data.phases++;
-                   const core::Key id = datum_to_key(v[0], types.phase);
-                   if (n[1])
-                       return;  // a phase of no project is never matched
-                   const core::Key project = datum_to_key(v[1], phase_fk);
-                   data.phase_project.put(id, project);
-                   if (n[2] || n[3] || !date_is_finite(DatumGetDateADT(v[2])) ||
-                       !date_is_finite(DatumGetDateADT(v[3]))) {
-                       // Kept, so the project still has phases, but sorted last
-                       // (as NULLs are) and holding no day.
-                       data.null_dates.add(id);
-                       data.index.add(project, id, kNoDates);
-                       return;
-                   }
-                   core::Range r{DatumGetDateADT(v[2]), DatumGetDateADT(v[3])};
-                   if (r.start > r.end)
-                       data.reversed.add(id);
-                   data.index.add(project, id, r);
-               });
+    std::vector<AttrNumber> attrs = {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("start_date").attnum,
+                                     pp.col("end_date").attnum, pp.col("name").attnum};
+    const bool budgets = with_stats && budget_attrs(pp, attrs);
+    data.stats.budgets_present = budgets;
+    PhaseStats& st = data.stats;
+    scan_table(pp.oid, attrs, [&](const Datum* v, const bool* n) {
+        data.phases++;
+        const core::Key id = datum_to_key(v[0], types.phase);
+        if (with_stats) {
+            if (n[2] || n[3] || n[4])
+                st.nulls++;
+            else if (DatumGetDateADT(v[2]) > DatumGetDateADT(v[3]))
+                st.reversed++;
+            if (n[4]) {
+                st.null_names++;
+                st.blank++;
+            }
+        }
+        if (n[1])
+            return;  // a phase of no project is never matched
+        const core::Key project = datum_to_key(v[1], phase_fk);
+        if (with_stats && !n[4]) {
+            text* name = DatumGetTextPP(v[4]);
+            st.add_name(project, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+        }
+        if (budgets)
+            st.budgets.add(project, v + 5, n + 5);
+        data.phase_project.put(id, project);
+        if (n[2] || n[3] || !date_is_finite(DatumGetDateADT(v[2])) || !date_is_finite(DatumGetDateADT(v[3]))) {
+            // Kept, so the project still has phases, but sorted last (as
+            // NULLs are) and holding no day.
+            data.null_dates.add(id);
+            data.index.add(project, id, kNoDates);
+            return;
+        }
+        core::Range r{DatumGetDateADT(v[2]), DatumGetDateADT(v[3])};
+        if (r.start > r.end)
+            data.reversed.add(id);
+        data.index.add(project, id, r);
+    });
     data.index.finalize();
 }
 
@@ -517,7 +623,7 @@ void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::opt
             data.outside++;
     };
     auto progress = [&](std::uint64_t seen) {
-        if (Stages* s = current_stages(); s && seen % (1 << 20) < 8192)
+        if (Stages* s = current_stages())
             s->progress(seen, estimated_rows(ra.oid));
     };
     const std::vector<AttrNumber> attrs = {ra.col("id").attnum, ra.col("project_id").attnum,

@@ -13,6 +13,7 @@
 #include "core/phase_index.hpp"
 #include "core/timeline.hpp"
 #include "pg/archive_io.hpp"
+#include "pg/budget.hpp"
 #include "pg/catalog.hpp"
 #include "pg/keys.hpp"
 
@@ -83,6 +84,8 @@ struct LegacyData {
     Sample outside_sample;     // projects of assignments outside every planned phase
     Sample phase_elsewhere;    // assignments whose phase belongs to another project
     Sample phase_missing;      // assignments whose phase does not exist
+    bool budgets_present = false;
+    Budgets budgets;           // per project and overall, from the same pass
 };
 
 // Archived timeline rows from an earlier downgrade (restore candidates).
@@ -102,6 +105,23 @@ struct AssignmentRow {
     DateADT date = 0;
 };
 
+// What verify's phase checks need, from the one pass over project_phases.
+struct PhaseStats {
+    std::uint64_t nulls = 0;       // NULL name, start_date or end_date
+    std::uint64_t reversed = 0;    // start_date > end_date
+    std::uint64_t blank = 0;       // NULL or blank name
+    std::uint64_t null_names = 0;
+    std::uint64_t duplicate_candidates = 0;  // (project, name) seen twice, by hash: confirmed in SQL
+    std::vector<std::pair<std::string, std::uint64_t>> names;  // distribution
+    core::FlatKeyMap<std::uint32_t> name_index;
+    core::FlatKeyMap<char> pairs;
+    bool budgets_present = false;
+    Budgets budgets;
+
+    void add_name(const core::Key& project, const char* name, std::size_t len);
+    std::string distribution() const;  // "Planning: 3, Execution: 5"
+};
+
 struct UpgradedData {
     core::PhaseIndex index;  // phases with both dates
     KeyMap phase_project;    // every phase
@@ -113,6 +133,7 @@ struct UpgradedData {
     Sample not_covered;      // projects whose phases do not cover them exactly
     Sample overlapping;      // projects with two phases holding the same day
     std::vector<std::string> coverage_examples;  // "project X: gap at 2024-03-01"
+    PhaseStats stats;        // with_stats only
     // assignments
     std::uint64_t assignments = 0;
     std::uint64_t matched = 0;   // date-matched (not restored)
@@ -131,7 +152,9 @@ struct UpgradedData {
     bool restorable(const AssignmentRow& row, const ArchivedAssignment& entry) const;
 };
 
-void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data);
+// Reads every phase once: the index, and with `with_stats` the counts,
+// names and budgets the checks need.
+void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data, bool with_stats = false);
 void check_coverage_all(const Target& t, const KeyTypes& types, UpgradedData& data);
 // One pass over the assignments.  With `archive_run`, joins the upgrade's
 // archive and records which assignments get their archived phase back.

@@ -125,7 +125,7 @@ std::optional<std::int64_t> latest_run(const std::string& schema, const char* st
     std::optional<std::string> v;
     as_extension_owner([&] {
         v = spi_value("SELECT max(run_id) FROM " + extension().table("phasemig_run") +
-                          " WHERE target_schema = $1 AND step = $2",
+                          " WHERE target_schema = $1 AND step = $2 AND archive_dropped_at IS NULL",
                       {Arg::of(schema), Arg::of(step)});
     });
     if (!v)
@@ -133,8 +133,15 @@ std::optional<std::int64_t> latest_run(const std::string& schema, const char* st
     return std::stoll(*v);
 }
 
-void read_budgets(const Target& t, Baseline& b)
+void read_budgets(const Target& t, Baseline& b, const Budgets* computed)
 {
+    if (computed && computed->exact()) {
+        b.capital = computed->text(0);
+        b.expense = computed->text(1);
+        b.total = computed->text(2);
+        b.digest = computed->digest();
+        return;
+    }
     auto col = [&](const char* c) {
         return t.phases.has(c) ? std::string("sum(") + c + ")::text" : std::string("NULL::text");
     };
@@ -157,15 +164,16 @@ std::int64_t begin_run(const std::string& schema, const char* step, bool restore
     as_extension_owner([&] {
         id = spi_int("INSERT INTO " + extension().table("phasemig_run") +
                          " (target_schema, step, restore, started_at, performed_by, from_revision, to_revision,"
-                         "  projects, phases, assignments, capital, expense, total)"
+                         "  projects, phases, assignments, capital, expense, total, budget_digest)"
                          " VALUES ($1, $2, $3, statement_timestamp(), $12::name, $4, $5, $6, $7, $8,"
-                         "         $9::numeric, $10::numeric, $11::numeric)"
+                         "         $9::numeric, $10::numeric, $11::numeric, $13)"
                          " RETURNING run_id",
                      {Arg::of(schema), Arg::of(step), Arg::of(restore),
                       alembic ? Arg::of(from_revision) : Arg::null(), alembic ? Arg::of(to_revision) : Arg::null(),
                       Arg::of(static_cast<std::int64_t>(b.projects)), Arg::of(static_cast<std::int64_t>(b.phases)),
                       Arg::of(static_cast<std::int64_t>(b.assignments)), Arg::text_or_null(b.capital),
-                      Arg::text_or_null(b.expense), Arg::text_or_null(b.total), Arg::of(caller)});
+                      Arg::text_or_null(b.expense), Arg::text_or_null(b.total), Arg::of(caller),
+                      Arg::text_or_null(b.digest)});
     });
     return id;
 }

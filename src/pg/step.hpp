@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "pg/budget.hpp"
 #include "pg/catalog.hpp"
 #include "pg/context.hpp"
 #include "pg/text.hpp"
@@ -25,7 +26,7 @@ void require_update(const Table& table);
 // phasemig.lock_retries failed attempts, with backoff, it gives up (55P03).
 void lock_target(const Target& t);
 
-// The newest run of a step for a schema, if any.
+// The newest run of a step for a schema whose archive is still there.
 std::optional<std::int64_t> latest_run(const std::string& schema, const char* step);
 
 struct Baseline {
@@ -35,9 +36,11 @@ struct Baseline {
     std::optional<std::string> capital;
     std::optional<std::string> expense;
     std::optional<std::string> total;
+    std::optional<std::string> digest;  // per-project sums (Budgets::digest), when exact
 };
-// Budget sums of the phases (numeric text, NULL when absent).
-void read_budgets(const Target& t, Baseline& b);
+// Budget sums: from the sums a scan computed when they are exact, otherwise
+// in SQL (numeric text, NULL when absent).
+void read_budgets(const Target& t, Baseline& b, const Budgets* computed = nullptr);
 
 std::int64_t begin_run(const std::string& schema, const char* step, bool restore, const Target& t,
                        const Baseline& b, const char* from_revision, const char* to_revision);

@@ -24,6 +24,7 @@ void prepare_upgrade(const Target& t, bool restore, UpgradePrep& prep, bool scan
 struct DowngradePrep {
     KeyTypes types;
     std::optional<std::int64_t> archive_run;  // the upgrade whose archive restores values
+    bool restore_assignments = false;         // restore => true and an archive exists
     std::vector<ArchivedObject> objects;
     UpgradedData data;
     std::vector<Finding> findings;

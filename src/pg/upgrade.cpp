@@ -144,8 +144,11 @@ void prepare_upgrade(const Target& t, bool restore, UpgradePrep& prep, bool scan
     const Extension& ext = extension();
     check_schema(t, kLegacyRevision, prep.findings, prep.types);
     check_blocking_dependents(t, {{&t.phases, "phase_type"}, {&t.assignments, "project_phase_id"}}, prep.findings);
-    prep.restore_run = restore ? latest_run(t.schema, "downgrade") : std::nullopt;
-    prep.objects = load_objects(prep.restore_run);
+    // Dropped objects and column definitions always come back; restore =>
+    // false only recomputes the timelines instead of restoring them.
+    const std::optional<std::int64_t> last_downgrade = latest_run(t.schema, "downgrade");
+    prep.restore_run = restore ? last_downgrade : std::nullopt;
+    prep.objects = load_objects(last_downgrade);
     std::vector<std::string> relations = {kStartIndex, kEndIndex};
     std::vector<std::pair<const Table*, std::string>> constraints = {{&t.phases, kCheckName}};
     for (const auto& o : prep.objects) {
@@ -200,7 +203,7 @@ std::string upgrade(const std::string& schema, bool dry_run, bool restore)
     base.projects = data.projects;
     base.phases = data.phases;
     base.assignments = data.assignments;
-    read_budgets(t, base);
+    read_budgets(t, base, data.budgets_present ? &data.budgets : nullptr);
     const std::int64_t run_id = begin_run(schema, "upgrade", restore, t, base, kLegacyRevision, kUpgradedRevision);
     std::uint64_t archived = 0;
     std::uint64_t archived_phases = 0;

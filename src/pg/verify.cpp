@@ -44,13 +44,39 @@ std::string distribution(const Target& t, const char* column)
 
 // Compares budget sums, overall and per project, with the phase archive of
 // `run_id` (what the phases held when that step started).
-CheckResult budgets_check(int no, const Target& t, std::optional<std::int64_t> run_id, const char* step)
+// Names the projects whose budget sums differ from the archive of `run_id`
+// (only when a check already failed: one SQL pass over both).
+std::string differing_projects(const Target& t, std::int64_t run_id, std::int64_t& count)
+{
+    std::vector<Row> rows;
+    as_extension_owner([&] {
+        rows = spi_rows(
+            "WITH base AS (SELECT project_id, sum(capital_budget) c, sum(expense_budget) e, sum(total_budget) t"
+            "                FROM " + extension().table("phasemig_phase_archive") + " WHERE run_id = $1 GROUP BY 1),"
+            "     cur AS (SELECT project_id::text AS project_id, sum(capital_budget) c, sum(expense_budget) e,"
+            "                    sum(total_budget) t FROM " + t.phases.qualified + " GROUP BY 1),"
+            "     diff AS (SELECT project_id FROM base FULL JOIN cur USING (project_id)"
+            "               WHERE (base.c, base.e, base.t) IS DISTINCT FROM (cur.c, cur.e, cur.t))"
+            " SELECT (SELECT count(*) FROM diff),"
+            "        (SELECT string_agg(coalesce(project_id, 'NULL'), ', ' ORDER BY project_id)"
+            "           FROM (SELECT project_id FROM diff ORDER BY project_id LIMIT 5) s)",
+            {Arg::of(run_id)});
+    });
+    count = to_int(rows[0][0]);
+    return rows[0][1].value_or("") + (count > 5 ? ", ..." : "");
+}
+
+// Compares budget sums, overall and per project, with what the step `run_id`
+// recorded before it changed anything.  `computed` holds the sums of the
+// scan verify made anyway; per project they are compared by digest.
+CheckResult budgets_check(int no, const Target& t, std::optional<std::int64_t> run_id, const char* step,
+                          const Budgets* computed)
 {
     CheckResult r{no, "budgets preserved", std::nullopt, ""};
     const bool have_cols =
         t.phases.has("capital_budget") && t.phases.has("expense_budget") && t.phases.has("total_budget");
     Baseline now;
-    read_budgets(t, now);
+    read_budgets(t, now, computed);
     auto amount = [](const std::optional<std::string>& v) { return v ? group_thousands(*v) : std::string("none"); };
     const std::string totals =
         "total " + amount(now.total) + " (capital " + amount(now.capital) + ", expense " + amount(now.expense) + ")";
@@ -63,44 +89,58 @@ CheckResult budgets_check(int no, const Target& t, std::optional<std::int64_t> r
         r.detail = "project_phases lacks capital_budget, expense_budget or total_budget";
         return r;
     }
-    const Extension& ext = extension();
-    std::vector<Row> rows;
+    std::vector<Row> base;
     as_extension_owner([&] {
-        rows = spi_rows(
-            "WITH base AS (SELECT project_id, sum(capital_budget) c, sum(expense_budget) e, sum(total_budget) t"
-            "                FROM " + ext.table("phasemig_phase_archive") + " WHERE run_id = $1 GROUP BY 1),"
-            "     cur AS (SELECT project_id::text AS project_id, sum(capital_budget) c, sum(expense_budget) e,"
-            "                    sum(total_budget) t FROM " + t.phases.qualified + " GROUP BY 1),"
-            "     diff AS (SELECT project_id FROM base FULL JOIN cur USING (project_id)"
-            "               WHERE (base.c, base.e, base.t) IS DISTINCT FROM (cur.c, cur.e, cur.t)),"
-            "     run AS (SELECT capital, expense, total FROM " + ext.table("phasemig_run") + " WHERE run_id = $1)"
-            " SELECT (SELECT count(*) FROM diff),"
-            "        (SELECT string_agg(coalesce(project_id, 'NULL'), ', ' ORDER BY project_id)"
-            "           FROM (SELECT project_id FROM diff ORDER BY project_id LIMIT 5) s),"
-            "        (SELECT (run.capital, run.expense, run.total) IS NOT DISTINCT FROM"
-            "                (sum(p.capital_budget), sum(p.expense_budget), sum(p.total_budget))"
-            "           FROM run, " + t.phases.qualified + " p GROUP BY run.capital, run.expense, run.total),"
-            "        (SELECT total::text FROM run),"
-            "        (SELECT count(*) FROM base)",
-            {Arg::of(*run_id)});
+        base = spi_rows("SELECT total::text, budget_digest, archive_dropped_at IS NOT NULL,"
+                        "       (capital, expense, total) IS NOT DISTINCT FROM ($2::numeric, $3::numeric, $4::numeric)"
+                        "  FROM " + extension().table("phasemig_run") + " WHERE run_id = $1",
+                        {Arg::of(*run_id), Arg::text_or_null(now.capital), Arg::text_or_null(now.expense),
+                         Arg::text_or_null(now.total)});
     });
-    const std::int64_t differing = to_int(rows[0][0]);
-    // No phases now: the aggregate subquery yields no row; equal when the
-    // baseline was empty too.
-    const bool overall = rows[0][2] ? *rows[0][2] == "t" : !rows[0][3];
-    const std::int64_t projects = to_int(rows[0][4]);
-    r.passed = differing == 0 && overall;
-    if (*r.passed)
-        r.detail = totals + " equals the baseline of " + step + " run " + std::to_string(*run_id) +
-                   ", overall and for each of " + count_text(projects, "project", "projects");
-    else {
-        r.detail = totals;
-        if (!overall)
-            r.detail += "; overall sums differ from the baseline of " + std::string(step) + " run " +
-                        std::to_string(*run_id) + " (total " + amount(rows[0][3]) + ")";
-        if (differing)
-            r.detail += "; " + count_text(static_cast<std::uint64_t>(differing), "project differs", "projects differ") +
-                        " from the baseline: " + rows[0][1].value_or("");
+    const bool overall = base[0][3].value_or("f") == "t";
+    const bool purged = base[0][2].value_or("f") == "t";
+    const std::string run = std::string(step) + " run " + std::to_string(*run_id);
+
+    std::optional<bool> per_project;  // unknown without a digest on both sides
+    std::string per_project_count;
+    if (now.digest && base[0][1]) {
+        per_project = *now.digest == *base[0][1];
+        const auto colon = base[0][1]->find(':');
+        per_project_count = colon == std::string::npos ? "" : base[0][1]->substr(colon + 1);
+    }
+    std::int64_t differing = 0;
+    std::string names;
+    if (!per_project && !purged) {
+        names = differing_projects(t, *run_id, differing);
+        per_project = differing == 0;
+    }
+    if (!per_project) {
+        // Only the overall sums survive the purge of the archive.
+        r.passed = overall;
+        r.detail = totals + (overall ? " equals" : " differs from") + " the overall baseline of " + run +
+                   "; the per-project baseline was purged";
+        return r;
+    }
+    r.passed = overall && *per_project;
+    if (*r.passed) {
+        std::int64_t projects = per_project_count.empty() ? 0 : std::stoll(per_project_count);
+        r.detail = totals + " equals the baseline of " + run + ", overall and for each of " +
+                   count_text(static_cast<std::uint64_t>(projects), "project", "projects");
+        return r;
+    }
+    r.detail = totals;
+    if (!overall)
+        r.detail += "; overall sums differ from the baseline of " + run + " (total " + amount(base[0][0]) + ")";
+    if (!*per_project) {
+        if (names.empty() && !purged)
+            names = differing_projects(t, *run_id, differing);
+        if (purged)
+            r.detail += "; per-project sums differ from the baseline (its archive, which would name the projects, "
+                        "was purged)";
+        else
+            r.detail += "; " +
+                        count_text(static_cast<std::uint64_t>(differing), "project differs", "projects differ") +
+                        " from the baseline: " + names;
     }
     return r;
 }
@@ -139,15 +179,14 @@ void verify_upgraded(const Target& t, std::vector<CheckResult>& out)
             return;
         }
 
-    auto counts = spi_rows("SELECT count(*),"
-                           " count(*) FILTER (WHERE name IS NULL OR start_date IS NULL OR end_date IS NULL),"
-                           " count(*) FILTER (WHERE start_date > end_date),"
-                           " count(*) FILTER (WHERE name IS NULL OR btrim(name::text) = '')"
-                           " FROM " + t.phases.qualified);
-    const std::int64_t phases = to_int(counts[0][0]);
-    const std::int64_t nulls = to_int(counts[0][1]);
-    const std::int64_t reversed = to_int(counts[0][2]);
-    const std::int64_t blank = to_int(counts[0][3]);
+    // One pass over the phases gives checks 1, 4, 5, 6 and 7 what they need.
+    UpgradedData data;
+    load_upgraded(t, types, data, true);
+    const PhaseStats& stats = data.stats;
+    const auto phases = static_cast<std::int64_t>(data.phases);
+    const auto nulls = static_cast<std::int64_t>(stats.nulls);
+    const auto reversed = static_cast<std::int64_t>(stats.reversed);
+    const auto blank = static_cast<std::int64_t>(stats.blank);
 
     // 1. required fields
     {
@@ -213,12 +252,17 @@ void verify_upgraded(const Target& t, std::vector<CheckResult>& out)
     }
     // 5. phase names
     {
-        auto dup = spi_rows("SELECT count(*), string_agg(project_id::text || ': ' || name::text, ', ')"
-                            "  FROM (SELECT project_id, name FROM " + t.phases.qualified +
-                            "         WHERE name IS NOT NULL GROUP BY 1, 2 HAVING count(*) > 1"
-                            "         ORDER BY 1, 2) d");
-        const std::int64_t dups = to_int(dup[0][0]);
-        CheckResult r{5, "phase names", blank == 0 && dups == 0, distribution(t, "name")};
+        // The pass found candidates by hash; SQL confirms and names them.
+        std::int64_t dups = 0;
+        std::vector<Row> dup;
+        if (stats.duplicate_candidates) {
+            dup = spi_rows("SELECT count(*), string_agg(project_id::text || ': ' || name::text, ', ')"
+                           "  FROM (SELECT project_id, name FROM " + t.phases.qualified +
+                           "         WHERE name IS NOT NULL GROUP BY 1, 2 HAVING count(*) > 1"
+                           "         ORDER BY 1, 2) d");
+            dups = to_int(dup[0][0]);
+        }
+        CheckResult r{5, "phase names", blank == 0 && dups == 0, stats.distribution()};
         if (blank)
             r.detail += "; " + count_text(static_cast<std::uint64_t>(blank), "phase has", "phases have") +
                         " a blank name";
@@ -233,8 +277,6 @@ void verify_upgraded(const Target& t, std::vector<CheckResult>& out)
         st->end();
         st->begin("coverage");
     }
-    UpgradedData data;
-    load_upgraded(t, types, data);
     check_coverage_all(t, types, data);
     {
         const std::uint64_t with_phases = data.projects - data.without_phases.count();
@@ -257,7 +299,8 @@ void verify_upgraded(const Target& t, std::vector<CheckResult>& out)
         st->end();
         st->begin("budgets");
     }
-    out.push_back(budgets_check(7, t, baseline_run(t.schema, "upgrade"), "upgrade"));
+    out.push_back(budgets_check(7, t, baseline_run(t.schema, "upgrade"), "upgrade",
+                                stats.budgets_present ? &stats.budgets : nullptr));
     // 8. date indexes
     {
         std::vector<std::string> problems;
@@ -344,14 +387,27 @@ void verify_legacy(const Target& t, std::vector<CheckResult>& out)
                                   problems.empty() ? "project_phase_id is NOT NULL, with validated foreign key and index"
                                                    : join_plain(problems, "; ")});
     }
-    // 4. every assignment's phase belongs to its project (one streamed pass)
+    // 4. every assignment's phase belongs to its project (one streamed pass);
+    // the pass over the phases also sums the budgets for check 6.
+    LegacyData data;
     {
-        LegacyData data;
         const Table& pp = t.phases;
         const KeyType pfk = key_type_of(pp.col("project_id").type);
-        scan_table(pp.oid, {pp.col("id").attnum, pp.col("project_id").attnum}, [&](const Datum* v, const bool* n) {
-            if (!n[1])
-                data.phase_project.put(datum_to_key(v[0], types.phase), datum_to_key(v[1], pfk));
+        std::vector<AttrNumber> attrs = {pp.col("id").attnum, pp.col("project_id").attnum};
+        data.budgets_present = true;
+        for (const char* c : {"capital_budget", "expense_budget", "total_budget"}) {
+            if (pp.has(c) && pp.col(c).type == NUMERICOID)
+                attrs.push_back(pp.col(c).attnum);
+            else
+                data.budgets_present = false;
+        }
+        scan_table(pp.oid, attrs, [&](const Datum* v, const bool* n) {
+            if (n[1])
+                return;
+            const core::Key project = datum_to_key(v[1], pfk);
+            data.phase_project.put(datum_to_key(v[0], types.phase), project);
+            if (data.budgets_present)
+                data.budgets.add(project, v + 2, n + 2);
         });
         const Table& ra = t.assignments;
         const KeyType rfk = key_type_of(ra.col("project_id").type);
@@ -405,7 +461,7 @@ void verify_legacy(const Target& t, std::vector<CheckResult>& out)
                                                : "still present: " + join_plain(left, ", ")});
     }
     // 6. budgets, 7. row counts
-    out.push_back(budgets_check(6, t, base, "downgrade"));
+    out.push_back(budgets_check(6, t, base, "downgrade", data.budgets_present ? &data.budgets : nullptr));
     {
         auto now = spi_rows("SELECT (SELECT count(*) FROM " + t.projects.qualified + "), (SELECT count(*) FROM " +
                             t.phases.qualified + "), (SELECT count(*) FROM " + t.assignments.qualified + ")");

@@ -1,0 +1,66 @@
+-- What phasemig keeps, and for what: the archive in phasemig_status, what
+-- restore => false still takes from it (structure and phase_type, not the
+-- assignments' phases), and what purging it changes.
+\set ECHO none
+\i test/regress/fixture.sql
+\set ECHO all
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS phasemig CASCADE;
+RESET client_min_messages;
+CREATE EXTENSION phasemig;
+SELECT pm_legacy_schema('ar', 'bigint', 'varchar');
+SET search_path = ar, public;
+ALTER TABLE project_phases ALTER COLUMN phase_type SET DEFAULT 'EXECUTION';
+CREATE INDEX ix_phase_kind ON project_phases (project_id, phase_type);
+INSERT INTO projects VALUES (1, 'A', '2025-01-01', '2025-01-31'), (2, 'B', '2025-02-01', '2025-02-28');
+INSERT INTO project_phases (id, project_id, phase_type, total_budget) VALUES
+  (11, 1, 'planning', 10), (12, 1, 'Execution', 20), (21, 2, 'EXECUTION', 30);
+INSERT INTO resource_assignments (id, project_id, project_phase_id, assignment_date) VALUES
+  (101, 1, 12, '2025-01-02'), (102, 1, 11, '2025-03-01'), (201, 2, 21, '2025-02-10');
+CREATE TEMP TABLE before AS SELECT * FROM pm_fingerprint('ar');
+
+SELECT phasemig_upgrade('ar') -> 'assignments';
+SELECT s -> 'upgrade' ->> 'phases' AS phases, s -> 'upgrade' ->> 'assignments' AS assignments,
+       s -> 'upgrade' ->> 'objects' AS objects, s -> 'downgrade' AS downgrade
+  FROM (SELECT phasemig_status('ar') -> 'archive' AS s) x;
+SELECT phase_id, project_id, phase_type, total_budget FROM phasemig_phase_archive ORDER BY phase_id;
+SELECT row_position, assignment_id, project_id, assignment_date, project_phase_id
+  FROM phasemig_assignment_archive ORDER BY row_position;
+SELECT kind, name, type, definition, default_expr FROM phasemig_object_archive ORDER BY object_no;
+
+-- restore => false: every assignment is matched by date (102 lies outside its
+-- project: first phase, and the warning), but phase_type keeps its archived
+-- type, values (by phase id, even for a phase moved to another project) and
+-- the index and default that went with the column.
+UPDATE project_phases SET project_id = 2, name = 'Moved', start_date = '2025-02-01', end_date = '2025-02-01' WHERE id = 12;
+UPDATE project_phases SET start_date = '2025-01-01', end_date = '2025-01-31' WHERE id = 11;
+UPDATE project_phases SET start_date = '2025-02-02' WHERE id = 21;
+SELECT phasemig_downgrade('ar', restore => false) -> 'assignments';
+SELECT id, project_id, phase_type FROM project_phases ORDER BY id;
+SELECT id, project_phase_id FROM resource_assignments ORDER BY id;
+SELECT b.part FROM before b JOIN pm_fingerprint('ar') a USING (part) WHERE b.part LIKE '%shape' AND a.fingerprint <> b.fingerprint;
+UPDATE project_phases SET project_id = 1 WHERE id = 12;
+UPDATE resource_assignments SET project_phase_id = 12 WHERE id = 101;
+UPDATE resource_assignments SET project_phase_id = 11 WHERE id = 102;
+
+-- Purging: the archive is gone, the baseline's sums are not.
+SELECT phasemig_upgrade('ar') -> 'timelines';
+SELECT phasemig_purge_archive('ar');
+SELECT phasemig_status('ar') -> 'archive' AS archive;
+SELECT (SELECT count(*) FROM phasemig_phase_archive) AS phase_rows,
+       (SELECT count(*) FROM phasemig_assignment_archive) AS assignment_rows,
+       (SELECT count(*) FROM phasemig_object_archive) AS object_rows;
+SELECT check_no, passed, detail FROM phasemig_verify('ar') WHERE check_no = 7;
+UPDATE project_phases SET total_budget = 11 WHERE id = 11;
+SELECT check_no, passed, detail FROM phasemig_verify('ar') WHERE check_no = 7;
+UPDATE project_phases SET total_budget = 10 WHERE id = 11;
+-- Without the archive, the downgrade falls back to the dates and the names,
+-- and says so before it starts.
+SELECT code, message FROM phasemig_preflight('ar') WHERE code = 'no_archive';
+SELECT phasemig_downgrade('ar') -> 'assignments';
+SELECT id, phase_type FROM project_phases ORDER BY id;
+SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'ar.project_phases'::regclass AND attname = 'phase_type';
+
+RESET search_path;
+DROP SCHEMA ar CASCADE;

@@ -1,0 +1,185 @@
+#include "pg/budget.hpp"
+
+#include <cstdio>
+#include <cstring>
+
+namespace phasemig::pg {
+
+namespace {
+
+constexpr int kScale = 6;
+constexpr int kNbase = 10000;
+
+// PostgreSQL's numeric on-disk format (the same in every version pg_upgrade
+// supports): a varlena with a 16-bit header, short or long form, then
+// base-10000 digits; value = sum of digit[i] * 10000^(weight - i).
+constexpr std::uint16_t kSignMask = 0xC000;
+constexpr std::uint16_t kNeg = 0x4000;
+constexpr std::uint16_t kShort = 0x8000;
+constexpr std::uint16_t kSpecial = 0xC000;
+constexpr std::uint16_t kShortSign = 0x2000;
+constexpr std::uint16_t kShortDscaleMask = 0x1F80;
+constexpr int kShortDscaleShift = 7;
+constexpr std::uint16_t kShortWeightSign = 0x0040;
+constexpr std::uint16_t kShortWeightMask = 0x003F;
+constexpr std::uint16_t kDscaleMask = 0x3FFF;
+
+std::uint64_t mix(std::uint64_t x) noexcept
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+}  // namespace
+
+bool numeric_to_fixed(Datum value, __int128& out, int& dscale) noexcept
+{
+    // A detoasted copy is not needed for the short inline values budgets
+    // are; anything stored out of line or compressed is decoded by caller's
+    // fallback (exact() turns false).
+    const struct varlena* v = reinterpret_cast<const struct varlena*>(DatumGetPointer(value));
+    if (VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v))
+        return false;
+    const char* data = VARDATA_ANY(v);
+    const std::size_t len = VARSIZE_ANY_EXHDR(v);
+    if (len < sizeof(std::uint16_t))
+        return false;
+    std::uint16_t header;
+    std::memcpy(&header, data, sizeof header);
+    int weight;
+    bool negative;
+    std::size_t offset;
+    if ((header & kSignMask) == kSpecial)
+        return false;  // NaN or infinity
+    if ((header & kSignMask) == kShort) {
+        negative = (header & kShortSign) != 0;
+        dscale = (header & kShortDscaleMask) >> kShortDscaleShift;
+        weight = (header & kShortWeightSign) ? static_cast<int>(~kShortWeightMask | (header & kShortWeightMask))
+                                             : static_cast<int>(header & kShortWeightMask);
+        offset = sizeof(std::uint16_t);
+    } else {
+        if (len < 2 * sizeof(std::uint16_t))
+            return false;
+        negative = (header & kSignMask) == kNeg;
+        dscale = header & kDscaleMask;
+        std::int16_t w;
+        std::memcpy(&w, data + sizeof(std::uint16_t), sizeof w);
+        weight = w;
+        offset = 2 * sizeof(std::uint16_t);
+    }
+    const std::size_t ndigits = (len - offset) / sizeof(std::int16_t);
+    __int128 acc = 0;
+    for (std::size_t i = 0; i < ndigits; i++) {
+        std::int16_t d;
+        std::memcpy(&d, data + offset + i * sizeof d, sizeof d);
+        // Position of this digit in units of 10^-6: 10000^(weight - i) * 10^6.
+        const int exp4 = weight - static_cast<int>(i);  // power of 10000
+        const int exp10 = exp4 * 4 + kScale;            // power of 10 once scaled
+        if (exp10 < 0) {
+            // Below 10^-6: only exact when the digit's part there is zero.
+            if (exp10 <= -4) {
+                if (d != 0)
+                    return false;
+                continue;
+            }
+            int div = 1;
+            for (int k = 0; k < -exp10; k++)
+                div *= 10;
+            if (d % div != 0)
+                return false;
+            acc += d / div;
+            continue;
+        }
+        if (exp10 > 30)
+            return false;  // beyond 10^24 (well beyond numeric(15,2))
+        __int128 term = d;
+        for (int k = 0; k < exp10; k++)
+            term *= 10;
+        acc += term;
+    }
+    (void) kNbase;
+    out = negative ? -acc : acc;
+    return true;
+}
+
+std::string fixed_to_text(__int128 value, int dscale)
+{
+    const bool negative = value < 0;
+    unsigned __int128 mag = negative ? static_cast<unsigned __int128>(-value) : static_cast<unsigned __int128>(value);
+    char digits[64];
+    int n = 0;
+    do {
+        digits[n++] = static_cast<char>('0' + static_cast<int>(mag % 10));
+        mag /= 10;
+    } while (mag);
+    while (n <= kScale)
+        digits[n++] = '0';
+    // digits[] holds the number reversed, with kScale decimals.
+    std::string s;
+    if (negative)
+        s += '-';
+    for (int i = n - 1; i >= kScale; i--)
+        s += digits[i];
+    if (dscale > 0) {
+        s += '.';
+        for (int i = kScale - 1; i >= kScale - dscale && i >= 0; i--)
+            s += digits[i];
+        for (int extra = kScale; extra < dscale; extra++)
+            s += '0';
+    }
+    return s;
+}
+
+void Budgets::add(const core::Key& project, const Datum* values, const bool* nulls) noexcept
+{
+    BudgetSums* p = per_project_.find(project);
+    if (!p)
+        p = &per_project_.put(project, BudgetSums{});
+    for (int c = 0; c < 3; c++) {
+        if (nulls[c])
+            continue;
+        __int128 v;
+        int scale;
+        if (!numeric_to_fixed(values[c], v, scale)) {
+            exact_ = false;
+            continue;
+        }
+        if (scale > dscale_)
+            dscale_ = scale;
+        p->sum[c] += v;
+        p->any[c] = true;
+        overall_.sum[c] += v;
+        overall_.any[c] = true;
+    }
+}
+
+std::optional<std::string> Budgets::text(int column) const
+{
+    if (!overall_.any[column])
+        return std::nullopt;
+    return fixed_to_text(overall_.sum[column], dscale_ > kScale ? kScale : dscale_);
+}
+
+std::string Budgets::digest() const
+{
+    std::uint64_t d = 0;
+    per_project_.for_each([&](const core::Key& k, const BudgetSums& s) {
+        std::uint64_t h = mix(k.hi ^ mix(k.lo));
+        for (int c = 0; c < 3; c++) {
+            const auto u = static_cast<unsigned __int128>(s.sum[c]);
+            h = mix(h ^ static_cast<std::uint64_t>(u) ^ (static_cast<std::uint64_t>(c) << 61));
+            h = mix(h ^ static_cast<std::uint64_t>(u >> 64));
+            h = mix(h ^ (s.any[c] ? 0x9e3779b97f4a7c15ULL : 0));
+        }
+        d += h;
+    });
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%016llx:%zu", static_cast<unsigned long long>(d), per_project_.size());
+    return buf;
+}
+
+}  // namespace phasemig::pg

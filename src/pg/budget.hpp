@@ -1,0 +1,47 @@
+// Budget sums computed in C++ during the scans a step or verify makes anyway,
+// exact (fixed point, 6 decimals), per project and overall, with an
+// order-independent digest of the per-project sums: the baseline a step
+// records and verify compares with, without another pass in SQL.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/flat_map.hpp"
+#include "core/key.hpp"
+#include "pg/postgres_headers.hpp"
+
+namespace phasemig::pg {
+
+// A numeric Datum as value * 10^6; false for NaN/infinity or a value with
+// non-zero digits beyond the sixth decimal.  `dscale` gets its display scale.
+bool numeric_to_fixed(Datum value, __int128& out, int& dscale) noexcept;
+// Fixed point back to text with `dscale` decimals, as numeric_out prints it.
+std::string fixed_to_text(__int128 value, int dscale);
+
+struct BudgetSums {
+    __int128 sum[3] = {0, 0, 0};  // capital, expense, total
+    bool any[3] = {false, false, false};  // SQL sum() of no value is NULL
+};
+
+class Budgets {
+public:
+    // The three budget Datums of one phase (null flags as in a slot).
+    void add(const core::Key& project, const Datum* values, const bool* nulls) noexcept;
+    bool exact() const noexcept { return exact_; }
+    const BudgetSums& overall() const noexcept { return overall_; }
+    std::optional<std::string> text(int column) const;  // overall sum, NULL when no value
+    // Sum over projects of a hash of (project, its three sums): equal
+    // digests mean equal per-project sums (up to a 2^-64 chance).
+    std::string digest() const;
+    std::size_t projects() const noexcept { return per_project_.size(); }
+
+private:
+    core::FlatKeyMap<BudgetSums> per_project_;
+    BudgetSums overall_;
+    int dscale_ = 0;
+    bool exact_ = true;
+};
+
+}  // namespace phasemig::pg

@@ -28,6 +28,10 @@ echo "== build the core and its tests"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j2 >/dev/null
 suite "core unit tests (ctest)" ctest --test-dir build --output-on-failure
+echo "== build the core tests with AddressSanitizer and UBSan"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPHASEMIG_SANITIZE=ON >/dev/null
+cmake --build build-asan -j2 --target phasemig_core_tests >/dev/null
+suite "core unit tests under ASan+UBSan" ctest --test-dir build-asan --output-on-failure -E core_bench_smoke
 
 dir=$(mktemp -d /tmp/phasemig-test.XXXXXX)
 port=${PHASEMIG_TEST_PORT:-54329}
@@ -50,6 +54,12 @@ for t in test/integration/test_*.py; do
   [ -e "$t" ] || continue
   suite "integration: $(basename "$t" .py)" /usr/bin/python3 "$t"
 done
+
+# Last: it installs the Debian package over the files installed above (and
+# puts them back), then runs the regress suite against the package.
+if [ "${PHASEMIG_SKIP_PACKAGE:-}" != 1 ]; then
+  suite "Debian package" test/package/test_package.sh
+fi
 
 echo
 echo "suites: $passed passed, $failed failed"

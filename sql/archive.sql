@@ -25,7 +25,8 @@ SELECT s -> 'upgrade' ->> 'phases' AS phases, s -> 'upgrade' ->> 'assignments' A
   FROM (SELECT phasemig_status('ar') -> 'archive' AS s) x;
 SELECT phase_id, project_id, phase_type, total_budget FROM phasemig_phase_archive ORDER BY phase_id;
 SELECT row_position, assignment_id, project_id, assignment_date, project_phase_id
-  FROM phasemig_assignment_archive ORDER BY row_position;
+  FROM phasemig_archived_assignments ORDER BY row_position;
+SELECT assignment_key FROM phasemig_assignment_archive ORDER BY row_position LIMIT 1;
 SELECT kind, name, type, definition, default_expr FROM phasemig_object_archive ORDER BY object_no;
 
 -- restore => false: every assignment is matched by date (102 lies outside its

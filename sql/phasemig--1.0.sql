@@ -22,6 +22,7 @@ CREATE TABLE @extschema@.phasemig_run (
     performed_by         name NOT NULL,
     from_revision        text,
     to_revision          text,
+    id_type              text,          -- uuid or integer: how the archive's keys read back
     projects             bigint NOT NULL,
     phases               bigint NOT NULL,
     assignments          bigint NOT NULL,
@@ -56,14 +57,18 @@ CREATE INDEX phasemig_phase_archive_run_idx ON @extschema@.phasemig_phase_archiv
 -- Per assignment, its project_phase_id at upgrade time, with the project and
 -- date it had then (the restore applies only while both are unchanged).
 -- Written in the table's physical order and read back in it, beside the
--- table, in one pass: no index is needed.
+-- table, in one pass: no index is needed.  Ids are kept as 16-byte keys
+-- (a uuid as itself; an integer id as 0...0 followed by its value with the
+-- sign bit flipped), which is what the C++ core compares: no text to format
+-- or parse for millions of rows.  phasemig_archived_assignments shows them
+-- as the ids they are.
 CREATE TABLE @extschema@.phasemig_assignment_archive (
     run_id           bigint NOT NULL,
     row_position     bigint NOT NULL,  -- ctid at the upgrade: the downgrade meets rows in this order
-    assignment_id    text NOT NULL,
-    project_id       text,
+    assignment_key   uuid NOT NULL,
+    project_key      uuid,
     assignment_date  date,
-    project_phase_id text NOT NULL
+    phase_key        uuid NOT NULL
 );
 
 -- Definitions of the dropped columns (type, NOT NULL, default, collation,
@@ -101,6 +106,26 @@ CREATE TABLE @extschema@.phasemig_verify_history (
 );
 CREATE INDEX phasemig_verify_history_schema_idx ON @extschema@.phasemig_verify_history (target_schema, verified_at);
 
+-- The assignment archive with its keys as the ids they are.
+CREATE FUNCTION @extschema@._phasemig_key_text(key uuid, id_type text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN id_type = 'uuid' THEN key::text
+                ELSE (('x' || substr(replace(key::text, '-', ''), 17, 16))::bit(64)::bigint
+                      # (-9223372036854775807 - 1))::text END
+$$;
+
+CREATE VIEW @extschema@.phasemig_archived_assignments AS
+SELECT a.run_id, a.row_position,
+       @extschema@._phasemig_key_text(a.assignment_key, r.id_type) AS assignment_id,
+       @extschema@._phasemig_key_text(a.project_key, r.id_type) AS project_id,
+       a.assignment_date,
+       @extschema@._phasemig_key_text(a.phase_key, r.id_type) AS project_phase_id
+  FROM @extschema@.phasemig_assignment_archive a
+  JOIN @extschema@.phasemig_run r ON r.run_id OPERATOR(pg_catalog.=) a.run_id;
+
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.phasemig_run', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.phasemig_run_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.phasemig_phase_archive', '');
@@ -112,7 +137,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.phasemig_verify_history_
 
 REVOKE ALL ON TABLE @extschema@.phasemig_run, @extschema@.phasemig_phase_archive,
     @extschema@.phasemig_assignment_archive, @extschema@.phasemig_object_archive,
-    @extschema@.phasemig_verify_history FROM PUBLIC;
+    @extschema@.phasemig_verify_history, @extschema@.phasemig_archived_assignments FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------
 -- Functions.  Each step pins search_path: every object it uses is

@@ -22,14 +22,16 @@ void PhaseIndex::finalize()
         return std::tie(a.project, a.range.start, a.id) < std::tie(b.project, b.range.start, b.id);
     });
     projects_.clear();
-    by_project_.clear();
+    table_.clear();
     last_ = nullptr;
     prefix_max_end_.resize(phases_.size());
 
     std::size_t i = 0;
     while (i < phases_.size()) {
         std::size_t j = i;
-        Project p{phases_[i].project, static_cast<std::uint32_t>(i), 0, false, false};
+        Project p;
+        p.id = phases_[i].project;
+        p.begin = static_cast<std::uint32_t>(i);
         Day max_end = std::numeric_limits<Day>::min();
         bool any_valid = false;
         for (; j < phases_.size() && phases_[j].project == p.id; j++) {
@@ -45,27 +47,60 @@ void PhaseIndex::finalize()
             prefix_max_end_[j] = max_end;
         }
         p.count = static_cast<std::uint32_t>(j - i);
+        for (std::uint32_t k = 0; k < p.count && k < kInline; k++)
+            p.inline_ranges[k] = phases_[i + k].range;
         projects_.push_back(p);
         i = j;
     }
-    by_project_.reserve(projects_.size());
-    for (std::uint32_t k = 0; k < projects_.size(); k++)
-        by_project_.put(projects_[k].id, k);
+    std::size_t capacity = 16;
+    while (capacity < projects_.size() * 2)
+        capacity <<= 1;
+    table_.assign(capacity, Project{});
+    mask_ = capacity - 1;
+    for (const Project& p : projects_) {
+        std::size_t h = KeyHash{}(p.id) & mask_;
+        while (table_[h].count != 0)
+            h = (h + 1) & mask_;
+        table_[h] = p;
+    }
 }
 
 const PhaseIndex::Project* PhaseIndex::find(const Key& project) const noexcept
 {
     if (last_ && last_->id == project)
         return last_;
-    const std::uint32_t* k = by_project_.find(project);
-    if (!k)
+    if (table_.empty())
         return nullptr;
-    last_ = &projects_[*k];
-    return last_;
+    std::size_t h = KeyHash{}(project) & mask_;
+    while (table_[h].count != 0) {
+        if (table_[h].id == project) {
+            last_ = &table_[h];
+            return last_;
+        }
+        h = (h + 1) & mask_;
+    }
+    return nullptr;
+}
+
+int PhaseIndex::match_offset(const Project& project, Day day) const noexcept
+{
+    if (project.count <= kInline) {
+        for (std::uint32_t i = 0; i < project.count && project.inline_ranges[i].start <= day; i++) {
+            if (project.inline_ranges[i].end >= day)
+                return static_cast<int>(i);
+        }
+        return -1;
+    }
+    const Phase* m = match(project, day);
+    return m ? static_cast<int>(m - &phases_[project.begin]) : -1;
 }
 
 const PhaseIndex::Phase* PhaseIndex::match(const Project& project, Day day) const noexcept
 {
+    if (project.count <= kInline) {
+        const int k = match_offset(project, day);
+        return k < 0 ? nullptr : &phases_[project.begin + static_cast<std::uint32_t>(k)];
+    }
     const Phase* begin = &phases_[project.begin];
     const Phase* end = begin + project.count;
     if (project.count <= kLinearScan) {
@@ -89,7 +124,7 @@ const PhaseIndex::Phase* PhaseIndex::match(const Project& project, Day day) cons
 std::uint32_t PhaseIndex::count_holding(const Project& project, Day day, std::uint32_t cap) const noexcept
 {
     if (!project.overlapping)
-        return cap > 0 && match(project, day) ? 1 : 0;
+        return cap > 0 && match_offset(project, day) >= 0 ? 1 : 0;
     std::uint32_t n = 0;
     const Phase* begin = &phases_[project.begin];
     for (const Phase* p = begin; p != begin + project.count && p->range.start <= day && n < cap; ++p) {

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/flat_map.hpp"
 #include "core/key.hpp"
 
 namespace phasemig::core {
@@ -19,12 +18,16 @@ public:
         Key id;
         Range range;
     };
-    struct Project {
+    // The ranges of up to kInline phases are copied into the project, so
+    // that a lookup in random order costs one cache line, not three.
+    static constexpr std::uint32_t kInline = 4;
+    struct alignas(64) Project {
         Key id;
-        std::uint32_t begin;    // first phase in phases()
-        std::uint32_t count;    // number of phases
-        bool overlapping;       // some day is held by two of its phases
-        bool has_reversed;      // some phase has start > end
+        std::uint32_t begin = 0;  // first phase in phases()
+        std::uint32_t count = 0;  // number of phases; 0 marks an empty hash slot
+        bool overlapping = false; // some day is held by two of its phases
+        bool has_reversed = false; // some phase has start > end
+        Range inline_ranges[kInline] = {};
     };
 
     void reserve(std::size_t phases) { phases_.reserve(phases); }
@@ -42,6 +45,9 @@ public:
 
     // The date rule: nullptr when no phase of the project holds the day.
     const Phase* match(const Project& project, Day day) const noexcept;
+    // The same as an offset into the project's phases, -1 for none: no
+    // access to phases() for small projects.
+    int match_offset(const Project& project, Day day) const noexcept;
     const Phase* match(const Key& project, Day day) const noexcept
     {
         const Project* p = find(project);
@@ -57,8 +63,9 @@ private:
     std::vector<Phase> phases_;
     std::vector<Day> prefix_max_end_;  // per phase, max end over its project's earlier phases
     std::vector<Project> projects_;
-    // Project id -> index into projects_.
-    FlatKeyMap<std::uint32_t> by_project_;
+    // Open addressing over Projects themselves (count 0 = empty), linear probing.
+    std::vector<Project> table_;
+    std::size_t mask_ = 0;
     // Assignments usually come in runs of the same project; remember the last.
     mutable const Project* last_ = nullptr;
 };

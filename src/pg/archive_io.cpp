@@ -11,8 +11,8 @@ namespace {
 
 // Column order of phasemig_assignment_archive (checked when opened).
 enum Col { kRun, kPosition, kAssignment, kProject, kDate, kPhase, kCols };
-const char* const kColNames[kCols] = {"run_id",         "row_position", "assignment_id",
-                                      "project_id",     "assignment_date", "project_phase_id"};
+const char* const kColNames[kCols] = {"run_id",      "row_position",    "assignment_key",
+                                      "project_key", "assignment_date", "phase_key"};
 
 Relation open_archive(LOCKMODE mode)
 {
@@ -37,12 +37,12 @@ Relation open_archive(LOCKMODE mode)
     });
 }
 
-Datum text_of_key(Datum value, KeyType type, char* buf)
+// The core's 16-byte key as a uuid Datum (in the batch's memory).
+Datum uuid_of_key(Datum value, KeyType type)
 {
-    // Same text as uuid_out / int8out, without their allocation.
-    const core::Key key = datum_to_key(value, type);
-    const int len = key_to_cstr(key, type, buf);
-    return PointerGetDatum(cstring_to_text_with_len(buf, len));
+    auto* u = static_cast<pg_uuid_t*>(palloc(sizeof(pg_uuid_t)));
+    datum_to_key(value, type).to_uuid(u->data);
+    return UUIDPGetDatum(u);
 }
 
 }  // namespace
@@ -65,7 +65,6 @@ AssignmentArchiveWriter::~AssignmentArchiveWriter() = default;  // PostgreSQL re
 void AssignmentArchiveWriter::add(std::uint64_t pos, Datum id, bool project_null, Datum project, bool date_null,
                                   Datum date, Datum phase)
 {
-    char buf[48];
     MemoryContext old = MemoryContextSwitchTo(batch_cxt_);
     TupleTableSlot* slot = slots_[n_];
     ExecClearTuple(slot);
@@ -73,13 +72,13 @@ void AssignmentArchiveWriter::add(std::uint64_t pos, Datum id, bool project_null
     slot->tts_isnull[kRun] = false;
     slot->tts_values[kPosition] = Int64GetDatum(static_cast<std::int64_t>(pos));
     slot->tts_isnull[kPosition] = false;
-    slot->tts_values[kAssignment] = text_of_key(id, assignment_, buf);
+    slot->tts_values[kAssignment] = uuid_of_key(id, assignment_);
     slot->tts_isnull[kAssignment] = false;
     slot->tts_isnull[kProject] = project_null;
-    slot->tts_values[kProject] = project_null ? (Datum) 0 : text_of_key(project, project_, buf);
+    slot->tts_values[kProject] = project_null ? (Datum) 0 : uuid_of_key(project, project_);
     slot->tts_isnull[kDate] = date_null;
     slot->tts_values[kDate] = date_null ? (Datum) 0 : date;
-    slot->tts_values[kPhase] = text_of_key(phase, phase_, buf);
+    slot->tts_values[kPhase] = uuid_of_key(phase, phase_);
     slot->tts_isnull[kPhase] = false;
     ExecStoreVirtualTuple(slot);
     MemoryContextSwitchTo(old);
@@ -140,23 +139,12 @@ bool AssignmentArchiveReader::next(ArchivedAssignment& out)
                 continue;
             if ((++read_ & 0x3fff) == 0)
                 CHECK_FOR_INTERRUPTS();
-            text* id = DatumGetTextPP(v[kAssignment]);
-            text* phase = DatumGetTextPP(v[kPhase]);
-            auto k = key_from_text(std::string_view(VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id)), assignment_);
-            auto p = key_from_text(std::string_view(VARDATA_ANY(phase), VARSIZE_ANY_EXHDR(phase)), phase_);
-            if (!k || !p)
-                continue;  // written for other id types: not restorable
             out.pos = static_cast<std::uint64_t>(DatumGetInt64(v[kPosition]));
-            out.id = *k;
-            out.phase = *p;
-            out.has_project = false;
-            if (!n[kProject]) {
-                text* pr = DatumGetTextPP(v[kProject]);
-                auto pk = key_from_text(std::string_view(VARDATA_ANY(pr), VARSIZE_ANY_EXHDR(pr)), project_);
-                out.has_project = pk.has_value();
-                if (pk)
-                    out.project = *pk;
-            }
+            out.id = core::Key::from_uuid(DatumGetUUIDP(v[kAssignment])->data);
+            out.phase = core::Key::from_uuid(DatumGetUUIDP(v[kPhase])->data);
+            out.has_project = !n[kProject];
+            if (!n[kProject])
+                out.project = core::Key::from_uuid(DatumGetUUIDP(v[kProject])->data);
             out.has_date = !n[kDate];
             out.date = n[kDate] ? 0 : DatumGetDateADT(v[kDate]);
             return true;

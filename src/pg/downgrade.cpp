@@ -223,7 +223,8 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
     base.phases = data.phases;
     base.assignments = data.assignments;
     read_budgets(t, base, data.stats.budgets_present ? &data.stats.budgets : nullptr);
-    const std::int64_t run_id = begin_run(schema, "downgrade", restore, t, base, kUpgradedRevision, kLegacyRevision);
+    const std::int64_t run_id = begin_run(schema, "downgrade", restore, t, base, kUpgradedRevision, kLegacyRevision,
+                                         types.assignment == KeyType::Uuid ? "uuid" : "integer");
     std::uint64_t archived_phases = 0;
     as_extension_owner([&] {
         auto col = [&](const char* c) { return t.phases.has(c) ? std::string(c) : std::string("NULL"); };

@@ -412,7 +412,8 @@ void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData
                 return;
             }
             const core::Key project = datum_to_key(v[1], fk);
-            const core::PhaseIndex::Phase* m = n[2] ? nullptr : data.index.match(project, DatumGetDateADT(v[2]));
+            const core::PhaseIndex::Project* slot = data.index.find(project);
+            const bool m = slot && !n[2] && data.index.match_offset(*slot, DatumGetDateADT(v[2])) >= 0;
             if (m) {
                 data.matched++;
             } else {
@@ -608,7 +609,7 @@ void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::opt
                 data.orphan_projects.add(row.project);
             return;
         }
-        const core::PhaseIndex::Phase* m = row.date_null ? nullptr : data.index.match(*slot, row.date);
+        const bool m = !row.date_null && data.index.match_offset(*slot, row.date) >= 0;
         if (m && slot->overlapping && data.index.count_holding(*slot, row.date, 2) > 1) {
             data.ambiguous++;
             data.ambiguous_sample.add(row.id);

@@ -155,7 +155,7 @@ void read_budgets(const Target& t, Baseline& b, const Budgets* computed)
 }
 
 std::int64_t begin_run(const std::string& schema, const char* step, bool restore, const Target& t,
-                       const Baseline& b, const char* from_revision, const char* to_revision)
+                       const Baseline& b, const char* from_revision, const char* to_revision, const char* id_type)
 {
     std::int64_t id = 0;
     const bool alembic = t.alembic.present();
@@ -164,16 +164,16 @@ std::int64_t begin_run(const std::string& schema, const char* step, bool restore
     as_extension_owner([&] {
         id = spi_int("INSERT INTO " + extension().table("phasemig_run") +
                          " (target_schema, step, restore, started_at, performed_by, from_revision, to_revision,"
-                         "  projects, phases, assignments, capital, expense, total, budget_digest)"
+                         "  projects, phases, assignments, capital, expense, total, budget_digest, id_type)"
                          " VALUES ($1, $2, $3, statement_timestamp(), $12::name, $4, $5, $6, $7, $8,"
-                         "         $9::numeric, $10::numeric, $11::numeric, $13)"
+                         "         $9::numeric, $10::numeric, $11::numeric, $13, $14)"
                          " RETURNING run_id",
                      {Arg::of(schema), Arg::of(step), Arg::of(restore),
                       alembic ? Arg::of(from_revision) : Arg::null(), alembic ? Arg::of(to_revision) : Arg::null(),
                       Arg::of(static_cast<std::int64_t>(b.projects)), Arg::of(static_cast<std::int64_t>(b.phases)),
                       Arg::of(static_cast<std::int64_t>(b.assignments)), Arg::text_or_null(b.capital),
                       Arg::text_or_null(b.expense), Arg::text_or_null(b.total), Arg::of(caller),
-                      Arg::text_or_null(b.digest)});
+                      Arg::text_or_null(b.digest), Arg::of(id_type)});
     });
     return id;
 }

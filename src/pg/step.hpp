@@ -42,8 +42,9 @@ struct Baseline {
 // in SQL (numeric text, NULL when absent).
 void read_budgets(const Target& t, Baseline& b, const Budgets* computed = nullptr);
 
+// id_type: "uuid" or "integer", how the archive's keys read back.
 std::int64_t begin_run(const std::string& schema, const char* step, bool restore, const Target& t,
-                       const Baseline& b, const char* from_revision, const char* to_revision);
+                       const Baseline& b, const char* from_revision, const char* to_revision, const char* id_type);
 // Also records the baseline's assignment count (the upgrade counts them while
 // archiving them).
 void finish_run(std::int64_t run_id, const std::string& summary_json, std::uint64_t archived_phases,

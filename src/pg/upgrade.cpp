@@ -204,7 +204,8 @@ std::string upgrade(const std::string& schema, bool dry_run, bool restore)
     base.phases = data.phases;
     base.assignments = data.assignments;
     read_budgets(t, base, data.budgets_present ? &data.budgets : nullptr);
-    const std::int64_t run_id = begin_run(schema, "upgrade", restore, t, base, kLegacyRevision, kUpgradedRevision);
+    const std::int64_t run_id = begin_run(schema, "upgrade", restore, t, base, kLegacyRevision, kUpgradedRevision,
+                                         types.assignment == KeyType::Uuid ? "uuid" : "integer");
     std::uint64_t archived = 0;
     std::uint64_t archived_phases = 0;
     as_extension_owner([&] {

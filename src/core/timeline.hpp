@@ -9,8 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include <boost/container/small_vector.hpp>
-
+#include "core/flat_map.hpp"
 #include "core/key.hpp"
 
 namespace phasemig::core {
@@ -104,7 +103,7 @@ public:
     const std::string& string_at(std::uint32_t index) const { return strings_[index]; }
 
     std::size_t phase_count() const { return phases_.size(); }
-    std::size_t project_count() const { return by_project_.size(); }
+    std::size_t project_count() const { return dates_.size(); }
     std::size_t projects_restored() const { return projects_restored_; }
     std::size_t projects_split() const { return projects_split_; }
     // Split projects with two phases of the same kind (named "Planning 2", ...).
@@ -112,23 +111,24 @@ public:
 
 private:
     std::uint32_t intern(const std::string& s);
+    std::uint32_t name_id(PhaseKind kind, std::uint32_t nth);
+    std::vector<std::uint32_t> name_ids_[2];
 
-    struct ProjectEntry {
-        boost::container::small_vector<std::uint32_t, 4> phases;  // indexes into phases_
-        bool has_dates = false;
-        bool dates_known = false;  // project row seen
+    struct ProjectDates {
+        bool known = false;      // the project row was seen
+        bool has_dates = false;  // neither date NULL
         Day start = 0;
         Day end = 0;
     };
-    // Most projects have two to four phases: small_vector keeps them inline,
-    // so a million projects cost no million extra allocations.
+    // Phases are grouped by sorting them by project once, in plan(); the
+    // projects that have phases map to their dates.
     std::vector<LegacyPhase> phases_;
-    std::unordered_map<Key, ProjectEntry, KeyHash> by_project_;
+    FlatKeyMap<ProjectDates> dates_;
     std::vector<ArchivedPhase> archived_;
     std::vector<ProjectProblem> problems_;
     std::vector<Key> duplicate_kinds_;
     std::vector<PlannedPhase> planned_;
-    std::unordered_map<Key, std::uint32_t, KeyHash> planned_by_id_;
+    FlatKeyMap<std::uint32_t> planned_by_id_;
     std::vector<std::string> strings_;
     std::unordered_map<std::string, std::uint32_t> string_ids_;
     std::size_t projects_restored_ = 0;

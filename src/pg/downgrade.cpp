@@ -225,6 +225,7 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
     read_budgets(t, base, data.stats.budgets_present ? &data.stats.budgets : nullptr);
     const std::int64_t run_id = begin_run(schema, "downgrade", restore, t, base, kUpgradedRevision, kLegacyRevision,
                                          types.assignment == KeyType::Uuid ? "uuid" : "integer");
+    drop_superseded_archives(schema, "downgrade", run_id);
     std::uint64_t archived_phases = 0;
     as_extension_owner([&] {
         auto col = [&](const char* c) { return t.phases.has(c) ? std::string(c) : std::string("NULL"); };
@@ -238,7 +239,6 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
                  {Arg::of(run_id)});
     });
     archive_objects(run_id, t.phases, dropped);
-    drop_superseded_archives(schema, "downgrade", run_id);
     std::unordered_map<core::Key, std::string, core::KeyHash> phase_types;
     std::uint64_t types_restored = 0;
     std::map<std::string, std::uint64_t> by_type;

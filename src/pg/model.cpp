@@ -304,14 +304,21 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
                                      has_created ? pp.col("created_at").attnum : pp.col("id").attnum};
     data.budgets_present = budget_attrs(pp, attrs);
 
+    // phase_type as text: an enum's label by its OID (looked up once per
+    // label), a string type read in place, anything else through its output
+    // function.
+    const Oid type_oid = pp.col("phase_type").type;
+    const bool is_enum = guarded([&] { return get_typtype(type_oid) == TYPTYPE_ENUM; });
+    const bool is_string = type_oid == TEXTOID || type_oid == VARCHAROID || type_oid == BPCHAROID;
     FmgrInfo* out_fn = guarded([&] {
         Oid func;
         bool varlena;
-        getTypeOutputInfo(pp.col("phase_type").type, &func, &varlena);
+        getTypeOutputInfo(type_oid, &func, &varlena);
         auto* fi = static_cast<FmgrInfo*>(palloc0(sizeof(FmgrInfo)));
         fmgr_info(func, fi);
         return fi;
     });
+    core::FlatKeyMap<std::int8_t> enum_kinds;  // label OID -> kind, -1 unknown
 
     scan_table(pp.oid, attrs, [&](const Datum* v, const bool* n) {
         data.phases++;
@@ -328,8 +335,26 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
             data.unknown_type.add(id);
             return;
         }
-        const char* text = OutputFunctionCall(out_fn, v[2]);
-        const auto kind = core::parse_phase_kind(text);
+        std::optional<core::PhaseKind> kind;
+        if (is_enum) {
+            const core::Key label = core::Key::from_int(DatumGetObjectId(v[2]));
+            const std::int8_t* known = enum_kinds.find(label);
+            if (!known) {
+                const auto k = core::parse_phase_kind(OutputFunctionCall(out_fn, v[2]));
+                known = &enum_kinds.put(label, k ? static_cast<std::int8_t>(*k) : std::int8_t{-1});
+            }
+            if (*known >= 0)
+                kind = static_cast<core::PhaseKind>(*known);
+        } else if (is_string) {
+            text* t = DatumGetTextPP(v[2]);
+            std::string_view sv(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+            if (type_oid == BPCHAROID)
+                while (!sv.empty() && sv.back() == ' ')
+                    sv.remove_suffix(1);  // char(n) pads; its comparisons ignore the padding
+            kind = core::parse_phase_kind(sv);
+        } else {
+            kind = core::parse_phase_kind(OutputFunctionCall(out_fn, v[2]));
+        }
         if (!kind) {
             data.unknown_type.add(id);
             return;

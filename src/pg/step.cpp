@@ -199,8 +199,22 @@ void drop_superseded_archives(const std::string& schema, const char* step, std::
                                   " WHERE target_schema = $1 AND step = $2 AND run_id < $3"
                                   "   AND archive_dropped_at IS NULL";
         const Args args = {Arg::of(schema), Arg::of(step), Arg::of(keep_run)};
-        for (const char* table : {"phasemig_assignment_archive", "phasemig_phase_archive", "phasemig_object_archive"})
+        // The assignment archive is the big one (a row per assignment): when
+        // it holds nothing else, TRUNCATE it instead of deleting row by row.
+        // (Called before the new run writes its own rows.)
+        const bool only_superseded =
+            std::string(step) == "upgrade" &&
+            !spi_bool("SELECT EXISTS (SELECT 1 FROM " + ext.table("phasemig_run") +
+                          " WHERE step = 'upgrade' AND archive_dropped_at IS NULL AND run_id <> $3"
+                          "   AND NOT (target_schema = $1 AND run_id < $3))",
+                      {Arg::of(schema), Arg::of(step), Arg::of(keep_run)});
+        if (only_superseded)
+            spi_exec("TRUNCATE " + ext.table("phasemig_assignment_archive"));
+        for (const char* table : {"phasemig_assignment_archive", "phasemig_phase_archive", "phasemig_object_archive"}) {
+            if (only_superseded && std::string(table) == "phasemig_assignment_archive")
+                continue;
             spi_exec("DELETE FROM " + ext.table(table) + " WHERE run_id IN (" + older + ")", args);
+        }
         spi_exec("UPDATE " + ext.table("phasemig_run") + " SET archive_dropped_at = clock_timestamp()"
                  " WHERE run_id IN (" + older + ")", args);
     });

@@ -50,7 +50,8 @@ std::int64_t begin_run(const std::string& schema, const char* step, bool restore
 void finish_run(std::int64_t run_id, const std::string& summary_json, std::uint64_t archived_phases,
                 std::uint64_t archived_assignments, std::uint64_t assignments);
 
-// Archives of a step's run that a later step of the same kind supersedes.
+// Archives of a step's run that a later step of the same kind supersedes;
+// called by the new run before it writes its own.
 void drop_superseded_archives(const std::string& schema, const char* step, std::int64_t keep_run);
 
 // Column definitions and dependent indexes/constraints of columns a step

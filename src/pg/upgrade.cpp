@@ -206,6 +206,7 @@ std::string upgrade(const std::string& schema, bool dry_run, bool restore)
     read_budgets(t, base, data.budgets_present ? &data.budgets : nullptr);
     const std::int64_t run_id = begin_run(schema, "upgrade", restore, t, base, kLegacyRevision, kUpgradedRevision,
                                          types.assignment == KeyType::Uuid ? "uuid" : "integer");
+    drop_superseded_archives(schema, "upgrade", run_id);
     std::uint64_t archived = 0;
     std::uint64_t archived_phases = 0;
     as_extension_owner([&] {
@@ -228,7 +229,6 @@ std::string upgrade(const std::string& schema, bool dry_run, bool restore)
     }
     archive_objects(run_id, t.phases, {"phase_type"});
     archive_objects(run_id, t.assignments, {"project_phase_id"});
-    drop_superseded_archives(schema, "upgrade", run_id);
     st.end();
 
     st.begin("phases");

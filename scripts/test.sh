@@ -55,6 +55,12 @@ for t in test/integration/test_*.py; do
   suite "integration: $(basename "$t" .py)" /usr/bin/python3 "$t"
 done
 
+# The same pg_regress suite with every backend under valgrind: no error may
+# come through phasemig's code.
+if [ "${PHASEMIG_SKIP_VALGRIND:-}" != 1 ]; then
+  suite "pg_regress under valgrind" test/valgrind/run.sh
+fi
+
 # Last: it installs the Debian package over the files installed above (and
 # puts them back), then runs the regress suite against the package.
 if [ "${PHASEMIG_SKIP_PACKAGE:-}" != 1 ]; then

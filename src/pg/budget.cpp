@@ -148,8 +148,8 @@ void Budgets::add(const core::Key& project, const Datum* values, const bool* nul
             exact_ = false;
             continue;
         }
-        if (scale > dscale_)
-            dscale_ = scale;
+        if (scale > dscale_[c])
+            dscale_[c] = scale;
         p->sum[c] += v;
         p->any[c] = true;
         overall_.sum[c] += v;
@@ -161,7 +161,7 @@ std::optional<std::string> Budgets::text(int column) const
 {
     if (!overall_.any[column])
         return std::nullopt;
-    return fixed_to_text(overall_.sum[column], dscale_ > kScale ? kScale : dscale_);
+    return fixed_to_text(overall_.sum[column], dscale_[column] > kScale ? kScale : dscale_[column]);
 }
 
 std::string Budgets::digest() const

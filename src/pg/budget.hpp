@@ -40,7 +40,7 @@ public:
 private:
     core::FlatKeyMap<BudgetSums> per_project_;
     BudgetSums overall_;
-    int dscale_ = 0;
+    int dscale_[3] = {0, 0, 0};  // per column, as SQL's sum() has it
     bool exact_ = true;
 };
 

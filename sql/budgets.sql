@@ -1,0 +1,50 @@
+-- Verify's budget check (SPEC §4 check 7): sums overall and per project
+-- against the baseline the upgrade recorded, exact for any numeric: large,
+-- negative, fractional, NULL, and values with more decimals than the fixed
+-- point phasemig sums in (those are compared in SQL instead).
+\set ECHO none
+\i test/regress/fixture.sql
+\set ECHO all
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS phasemig CASCADE;
+RESET client_min_messages;
+CREATE EXTENSION phasemig;
+SELECT pm_legacy_schema('bu');
+ALTER TABLE bu.project_phases ALTER COLUMN capital_budget TYPE numeric, ALTER COLUMN expense_budget TYPE numeric;
+INSERT INTO bu.projects VALUES (1, 'A', '2025-01-01', '2025-01-31'), (2, 'B', '2025-02-01', '2025-02-28'),
+                               (3, 'C', '2025-03-01', '2025-03-31');
+INSERT INTO bu.project_phases (id, project_id, phase_type, capital_budget, expense_budget, total_budget) VALUES
+  (11, 1, 'PLANNING', 123456789012.345678, -5.5, 9999999999999.99),
+  (12, 1, 'EXECUTION', 0.000001, 5.50, -0.01),
+  (21, 2, 'PLANNING', NULL, NULL, NULL),
+  (22, 2, 'EXECUTION', 1e20, 2.5e-3, 0),
+  (31, 3, 'EXECUTION', 1, 2, 3);
+SELECT phasemig_upgrade('bu') -> 'budgets';
+SELECT passed, detail FROM phasemig_verify('bu') WHERE check_no = 7;
+SELECT sum(capital_budget) AS capital, sum(expense_budget) AS expense, sum(total_budget) AS total FROM bu.project_phases;
+
+-- Moving budget between phases of one project keeps the per-project sums.
+UPDATE bu.project_phases SET total_budget = total_budget - 1 WHERE id = 11;
+UPDATE bu.project_phases SET total_budget = total_budget + 1 WHERE id = 12;
+SELECT passed, detail FROM phasemig_verify('bu') WHERE check_no = 7;
+-- Moving it between projects keeps the overall sums only: both projects named.
+UPDATE bu.project_phases SET capital_budget = capital_budget - 1 WHERE id = 31;
+UPDATE bu.project_phases SET capital_budget = 1 WHERE id = 21;
+SELECT passed, detail FROM phasemig_verify('bu') WHERE check_no = 7;
+UPDATE bu.project_phases SET capital_budget = 1 WHERE id = 31;
+UPDATE bu.project_phases SET capital_budget = NULL WHERE id = 21;
+SELECT passed FROM phasemig_verify('bu') WHERE check_no = 7;
+
+-- A seventh decimal is beyond the fixed point: the sums are then compared in SQL.
+UPDATE bu.project_phases SET expense_budget = expense_budget + 0.0000001 WHERE id = 22;
+SELECT passed, detail FROM phasemig_verify('bu') WHERE check_no = 7;
+UPDATE bu.project_phases SET expense_budget = expense_budget - 0.0000001 WHERE id = 22;
+SELECT passed, detail FROM phasemig_verify('bu') WHERE check_no = 7;
+
+-- The downgrade records its own baseline; the legacy state compares with it.
+SELECT phasemig_downgrade('bu') -> 'budgets';
+SELECT check_no, passed, detail FROM phasemig_verify('bu') WHERE check_no IN (6, 7);
+UPDATE bu.project_phases SET total_budget = 1 WHERE id = 31;
+SELECT check_no, passed, detail FROM phasemig_verify('bu') WHERE check_no = 6;
+
+DROP SCHEMA bu CASCADE;

@@ -8,7 +8,6 @@ namespace phasemig::pg {
 namespace {
 
 constexpr int kScale = 6;
-constexpr int kNbase = 10000;
 
 // PostgreSQL's numeric on-disk format (the same in every version pg_upgrade
 // supports): a varlena with a 16-bit header, short or long form, then
@@ -101,7 +100,6 @@ bool numeric_to_fixed(Datum value, __int128& out, int& dscale) noexcept
             term *= 10;
         acc += term;
     }
-    (void) kNbase;
     out = negative ? -acc : acc;
     return true;
 }

@@ -166,21 +166,4 @@ void spi_stream(const std::string& sql, const Args& args, long batch_rows,
     guarded([&] { SPI_cursor_close(portal); });
 }
 
-void with_safe_search_path(const std::function<void()>& f)
-{
-    int level = guarded([] {
-        int nest = NewGUCNestLevel();
-        (void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-                                 true, 0, false);
-        return nest;
-    });
-    try {
-        f();
-    } catch (...) {
-        // The transaction is going to abort, which restores the GUC stack.
-        throw;
-    }
-    guarded([level] { AtEOXact_GUC(true, level); });
-}
-
 }  // namespace phasemig::pg

@@ -52,8 +52,4 @@ bool spi_bool(const std::string& sql, const Args& args = {});
 void spi_stream(const std::string& sql, const Args& args, long batch_rows,
                 const std::function<void(SPITupleTable*, std::uint64_t)>& batch);
 
-// Runs f with search_path pinned to pg_catalog, pg_temp (for functions that
-// cannot carry a SET clause because they run per row).
-void with_safe_search_path(const std::function<void()>& f);
-
 }  // namespace phasemig::pg

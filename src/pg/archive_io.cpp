@@ -1,6 +1,7 @@
 #include "pg/archive_io.hpp"
 
 #include <cstring>
+#include <utility>
 
 #include "pg/context.hpp"
 #include "pg/guard.hpp"
@@ -38,10 +39,10 @@ Relation open_archive(LOCKMODE mode)
 }
 
 // The core's 16-byte key as a uuid Datum (in the batch's memory).
-Datum uuid_of_key(Datum value, KeyType type)
+Datum uuid_of_key(const core::Key& key)
 {
     auto* u = static_cast<pg_uuid_t*>(palloc(sizeof(pg_uuid_t)));
-    datum_to_key(value, type).to_uuid(u->data);
+    key.to_uuid(u->data);
     return UUIDPGetDatum(u);
 }
 
@@ -62,8 +63,8 @@ AssignmentArchiveWriter::AssignmentArchiveWriter(std::int64_t run_id, KeyType as
 
 AssignmentArchiveWriter::~AssignmentArchiveWriter() = default;  // PostgreSQL resources end with the transaction
 
-void AssignmentArchiveWriter::add(std::uint64_t pos, Datum id, bool project_null, Datum project, bool date_null,
-                                  Datum date, Datum phase)
+void AssignmentArchiveWriter::add(std::uint64_t pos, const core::Key& id, bool project_null,
+                                  const core::Key& project, bool date_null, core::Day date, const core::Key& phase)
 {
     MemoryContext old = MemoryContextSwitchTo(batch_cxt_);
     TupleTableSlot* slot = slots_[n_];
@@ -72,13 +73,13 @@ void AssignmentArchiveWriter::add(std::uint64_t pos, Datum id, bool project_null
     slot->tts_isnull[kRun] = false;
     slot->tts_values[kPosition] = Int64GetDatum(static_cast<std::int64_t>(pos));
     slot->tts_isnull[kPosition] = false;
-    slot->tts_values[kAssignment] = uuid_of_key(id, assignment_);
+    slot->tts_values[kAssignment] = uuid_of_key(id);
     slot->tts_isnull[kAssignment] = false;
     slot->tts_isnull[kProject] = project_null;
-    slot->tts_values[kProject] = project_null ? (Datum) 0 : uuid_of_key(project, project_);
+    slot->tts_values[kProject] = project_null ? (Datum) 0 : uuid_of_key(project);
     slot->tts_isnull[kDate] = date_null;
-    slot->tts_values[kDate] = date_null ? (Datum) 0 : date;
-    slot->tts_values[kPhase] = uuid_of_key(phase, phase_);
+    slot->tts_values[kDate] = date_null ? (Datum) 0 : DateADTGetDatum(date);
+    slot->tts_values[kPhase] = uuid_of_key(phase);
     slot->tts_isnull[kPhase] = false;
     ExecStoreVirtualTuple(slot);
     MemoryContextSwitchTo(old);
@@ -126,31 +127,54 @@ AssignmentArchiveReader::AssignmentArchiveReader(std::int64_t run_id, KeyType as
 
 AssignmentArchiveReader::~AssignmentArchiveReader() = default;  // close() or the end of the transaction
 
-bool AssignmentArchiveReader::next(ArchivedAssignment& out)
+void AssignmentArchiveReader::refill()
 {
-    if (!scan_)
-        return false;
-    return guarded([&] {
-        while (table_scan_getnextslot(scan_, ForwardScanDirection, slot_)) {
+    if (exhausted_ || !scan_)
+        return;
+    // One guard for a run of entries, up to the look-ahead.
+    const std::size_t want = kAhead - count_;
+    const std::size_t got = guarded([&] {
+        std::size_t n = 0;
+        while (n < want && table_scan_getnextslot(scan_, ForwardScanDirection, slot_)) {
             slot_getallattrs(slot_);
             const Datum* v = slot_->tts_values;
-            const bool* n = slot_->tts_isnull;
-            if (n[kRun] || DatumGetInt64(v[kRun]) != run_id_ || n[kAssignment] || n[kPhase] || n[kPosition])
+            const bool* nl = slot_->tts_isnull;
+            if (nl[kRun] || DatumGetInt64(v[kRun]) != run_id_ || nl[kAssignment] || nl[kPhase] || nl[kPosition])
                 continue;
             if ((++read_ & 0x3fff) == 0)
                 CHECK_FOR_INTERRUPTS();
+            ArchivedAssignment& out = ring_[(head_ + count_ + n) % kAhead];
             out.pos = static_cast<std::uint64_t>(DatumGetInt64(v[kPosition]));
             out.id = core::Key::from_uuid(DatumGetUUIDP(v[kAssignment])->data);
             out.phase = core::Key::from_uuid(DatumGetUUIDP(v[kPhase])->data);
-            out.has_project = !n[kProject];
-            if (!n[kProject])
+            out.has_project = !nl[kProject];
+            if (!nl[kProject])
                 out.project = core::Key::from_uuid(DatumGetUUIDP(v[kProject])->data);
-            out.has_date = !n[kDate];
-            out.date = n[kDate] ? 0 : DatumGetDateADT(v[kDate]);
-            return true;
+            out.has_date = !nl[kDate];
+            out.date = nl[kDate] ? 0 : DatumGetDateADT(v[kDate]);
+            n++;
         }
-        return false;
+        return n;
     });
+    if (got < want)
+        exhausted_ = true;
+    for (std::size_t i = 0; i < got; i++) {
+        if (on_read_)
+            on_read_(ring_[(head_ + count_ + i) % kAhead]);
+    }
+    count_ += got;
+}
+
+bool AssignmentArchiveReader::next(ArchivedAssignment& out)
+{
+    if (count_ <= kAhead / 2)
+        refill();
+    if (count_ == 0)
+        return false;
+    out = ring_[head_];
+    head_ = (head_ + 1) % kAhead;
+    count_--;
+    return true;
 }
 
 void AssignmentArchiveReader::close()

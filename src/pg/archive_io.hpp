@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "core/key.hpp"
 #include "pg/keys.hpp"
@@ -31,8 +32,8 @@ class AssignmentArchiveWriter {
 public:
     AssignmentArchiveWriter(std::int64_t run_id, KeyType assignment, KeyType project, KeyType phase);
     ~AssignmentArchiveWriter();
-    void add(std::uint64_t pos, Datum id, bool project_null, Datum project, bool date_null, Datum date,
-             Datum phase);
+    void add(std::uint64_t pos, const core::Key& id, bool project_null, const core::Key& project, bool date_null,
+             core::Day date, const core::Key& phase);
     void finish();
     std::uint64_t written() const noexcept { return written_; }
 
@@ -51,12 +52,15 @@ private:
     std::uint64_t written_ = 0;
 };
 
-// Streams the archive of one run in physical order (the order written).
+// Streams the archive of one run in physical order (the order written),
+// reading a little ahead: on_read (if set) sees each entry as it is read,
+// so the lookups it will need can be prefetched before it is consumed.
 class AssignmentArchiveReader {
 public:
     AssignmentArchiveReader(std::int64_t run_id, KeyType assignment, KeyType project, KeyType phase);
     ~AssignmentArchiveReader();
     bool next(ArchivedAssignment& out);
+    void set_on_read(std::function<void(const ArchivedAssignment&)> f) { on_read_ = std::move(f); }
     void close();
     std::uint64_t read() const noexcept { return read_; }
 
@@ -69,6 +73,13 @@ private:
     TableScanDesc scan_ = nullptr;
     TupleTableSlot* slot_ = nullptr;
     std::uint64_t read_ = 0;
+    void refill();
+    static constexpr std::size_t kAhead = 32;
+    ArchivedAssignment ring_[kAhead];
+    std::size_t head_ = 0;
+    std::size_t count_ = 0;
+    bool exhausted_ = false;
+    std::function<void(const ArchivedAssignment&)> on_read_;
 };
 
 }  // namespace phasemig::pg

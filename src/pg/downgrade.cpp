@@ -263,6 +263,12 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
         std::optional<ArchivePass2> pass2;
         if (prep.restore_assignments) {
             reader.emplace(*archive_run, types.assignment, ctx.project_key, types.phase);
+            // The rewrite meets rows in archive order: each entry read ahead
+            // prefetches what its row will look up.
+            reader->set_on_read([&](const ArchivedAssignment& e) {
+                data.index.prefetch(e.project);
+                data.phase_project.prefetch(e.phase);
+            });
             pass2.emplace(*reader, data.unarchived, data.early);
             ctx.archive = &*pass2;
         }

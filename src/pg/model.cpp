@@ -417,40 +417,55 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
     data.index.finalize();
 }
 
+namespace {
+// How far ahead of the row being processed a scan prefetches its lookups.
+constexpr std::size_t kPrefetch = 16;
+}  // namespace
+
 void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData& data,
                               AssignmentArchiveWriter* writer)
 {
     const Table& ra = t.assignments;
-    const KeyType fk = column_key(ra, "project_id");
-    const KeyType phase_fk = column_key(ra, "project_phase_id");
-    scan_table_pos(
-        ra.oid,
-        {ra.col("id").attnum, ra.col("project_id").attnum, ra.col("assignment_date").attnum,
-         ra.col("project_phase_id").attnum},
-        [&](const Datum* v, const bool* n, std::uint64_t pos) {
-            data.assignments++;
-            const core::Key id = datum_to_key(v[0], types.assignment);
-            if (writer && !n[3])
-                writer->add(pos, v[0], n[1], v[1], n[2], v[2], v[3]);
-            if (n[1]) {
-                data.outside++;
-                return;
-            }
-            const core::Key project = datum_to_key(v[1], fk);
-            const core::PhaseIndex::Project* slot = data.index.find(project);
-            const bool m = slot && !n[2] && data.index.match_offset(*slot, DatumGetDateADT(v[2])) >= 0;
-            if (m) {
-                data.matched++;
-            } else {
-                data.outside++;
-                data.outside_sample.add(project);
-            }
-            if (!n[3]) {
-                const core::Key* owner = data.phase_project.find(datum_to_key(v[3], phase_fk));
-                if (!owner)
-                    data.phase_missing.add(id);
-                else if (*owner != project)
-                    data.phase_elsewhere.add(id);
+    const std::vector<ScanColumn> cols = {{ra.col("id").attnum, false, types.assignment},
+                                          {ra.col("project_id").attnum, false, column_key(ra, "project_id")},
+                                          {ra.col("assignment_date").attnum, true, KeyType::Unsupported},
+                                          {ra.col("project_phase_id").attnum, false, column_key(ra, "project_phase_id")}};
+    scan_batches(
+        ra.oid, cols,
+        [&](const RowBatch& b) {
+            const auto& id = b.keys[0];
+            const auto& project = b.keys[1];
+            const auto& date = b.days[2];
+            const auto& phase = b.keys[3];
+            for (std::size_t i = 0; i < b.n; i++) {
+                if (i + kPrefetch < b.n) {
+                    data.index.prefetch(project[i + kPrefetch]);
+                    data.phase_project.prefetch(phase[i + kPrefetch]);
+                }
+                data.assignments++;
+                const bool project_null = b.nulls[1][i];
+                const bool date_null = b.nulls[2][i];
+                if (writer && !b.nulls[3][i])
+                    writer->add(b.pos[i], id[i], project_null, project[i], date_null, date[i], phase[i]);
+                if (project_null) {
+                    data.outside++;
+                    continue;
+                }
+                const core::PhaseIndex::Project* slot = data.index.find(project[i]);
+                const bool m = slot && !date_null && data.index.match_offset(*slot, date[i]) >= 0;
+                if (m) {
+                    data.matched++;
+                } else {
+                    data.outside++;
+                    data.outside_sample.add(project[i]);
+                }
+                if (!b.nulls[3][i]) {
+                    const core::Key* owner = data.phase_project.find(phase[i]);
+                    if (!owner)
+                        data.phase_missing.add(id[i]);
+                    else if (*owner != project[i])
+                        data.phase_elsewhere.add(id[i]);
+                }
             }
         },
         [&](std::uint64_t seen) {
@@ -652,34 +667,49 @@ void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::opt
         if (Stages* s = current_stages())
             s->progress(seen, estimated_rows(ra.oid));
     };
-    const std::vector<AttrNumber> attrs = {ra.col("id").attnum, ra.col("project_id").attnum,
-                                           ra.col("assignment_date").attnum};
-    auto to_row = [&](const Datum* v, const bool* n) {
+    const std::vector<ScanColumn> cols = {{ra.col("id").attnum, false, types.assignment},
+                                          {ra.col("project_id").attnum, false, fk},
+                                          {ra.col("assignment_date").attnum, true, KeyType::Unsupported}};
+    auto row_at = [](const RowBatch& b, std::size_t i) {
         AssignmentRow row;
-        row.id = datum_to_key(v[0], types.assignment);
-        row.project_null = n[1];
-        if (!n[1])
-            row.project = datum_to_key(v[1], fk);
-        row.date_null = n[2];
-        row.date = n[2] ? 0 : DatumGetDateADT(v[2]);
+        row.id = b.keys[0][i];
+        row.project_null = b.nulls[1][i];
+        row.project = b.keys[1][i];
+        row.date_null = b.nulls[2][i];
+        row.date = b.days[2][i];
         return row;
     };
 
     if (!archive_run) {
-        scan_table(
-            ra.oid, attrs, [&](const Datum* v, const bool* n) { decide(to_row(v, n), nullptr); }, progress);
+        scan_batches(
+            ra.oid, cols,
+            [&](const RowBatch& b) {
+                for (std::size_t i = 0; i < b.n; i++) {
+                    if (i + kPrefetch < b.n)
+                        data.index.prefetch(b.keys[1][i + kPrefetch]);
+                    decide(row_at(b, i), nullptr);
+                }
+            },
+            progress);
         return;
     }
 
     // One pass over the table and the archive side by side (first pass of
-    // core::ArchiveMatch*): what it learns is kept for the rewrite.
+    // core::ArchiveMatch*): what it learns is kept for the rewrite.  Entries
+    // come a little ahead of their rows: their lookups are prefetched.
     AssignmentArchiveReader reader(*archive_run, types.assignment, fk, types.phase);
+    reader.set_on_read([&](const ArchivedAssignment& e) { data.phase_project.prefetch(e.phase); });
     core::ArchiveMatchPass1<AssignmentRow, ArchivedAssignment, AssignmentArchiveReader> pass(reader);
     auto on_pair = [&](const AssignmentRow& row, const ArchivedAssignment& e) { decide(row, &e); };
     auto on_entry = [&](const ArchivedAssignment&) {};
-    scan_table_pos(
-        ra.oid, attrs, [&](const Datum* v, const bool* n, std::uint64_t pos) {
-            pass.row(pos, to_row(v, n), on_pair, on_entry);
+    scan_batches(
+        ra.oid, cols,
+        [&](const RowBatch& b) {
+            for (std::size_t i = 0; i < b.n; i++) {
+                if (i + kPrefetch < b.n)
+                    data.index.prefetch(b.keys[1][i + kPrefetch]);
+                pass.row(b.pos[i], row_at(b, i), on_pair, on_entry);
+            }
         },
         progress);
     pass.finish(on_pair, [&](const AssignmentRow& row) { decide(row, nullptr); }, on_entry);

@@ -6,7 +6,7 @@ namespace phasemig::pg {
 
 namespace {
 // Large enough to amortize the guard, small enough to answer a cancel fast.
-constexpr std::uint64_t kBatchRows = 8192;
+constexpr std::size_t kBatchRows = 8192;
 }  // namespace
 
 void scan_table(Oid relid, const std::vector<AttrNumber>& attrs, const RowFn& row,
@@ -67,6 +67,71 @@ void scan_table_pos(Oid relid, const std::vector<AttrNumber>& attrs, const RowPo
         table_endscan(st.scan);
         table_close(st.rel, AccessShareLock);
         MemoryContextDelete(st.per_batch);
+    });
+}
+
+void scan_batches(Oid relid, const std::vector<ScanColumn>& cols, const BatchFn& on_batch,
+                  const std::function<void(std::uint64_t)>& on_progress)
+{
+    const std::size_t ncols = cols.size();
+    RowBatch batch;
+    batch.keys.assign(ncols, std::vector<core::Key>(kBatchRows));
+    batch.days.assign(ncols, std::vector<core::Day>(kBatchRows));
+    batch.nulls.assign(ncols, std::vector<char>(kBatchRows));
+    batch.pos.assign(kBatchRows, 0);
+    struct ScanState {
+        Relation rel;
+        TableScanDesc scan;
+        TupleTableSlot* slot;
+    };
+    ScanState st = guarded([&] {
+        ScanState s{};
+        s.rel = table_open(relid, AccessShareLock);
+        s.scan = table_beginscan_strat(s.rel, GetActiveSnapshot(), 0, nullptr, true, false);
+        s.slot = table_slot_create(s.rel, nullptr);
+        return s;
+    });
+    std::uint64_t seen = 0;
+    for (;;) {
+        bool more = guarded([&] {
+            CHECK_FOR_INTERRUPTS();
+            std::size_t n = 0;
+            bool got = true;
+            // Values are decoded while their tuple is pinned: by-reference
+            // Datums (uuid) do not outlive the slot.
+            while (n < kBatchRows) {
+                got = table_scan_getnextslot(st.scan, ForwardScanDirection, st.slot);
+                if (!got)
+                    break;
+                for (std::size_t c = 0; c < ncols; c++) {
+                    bool isnull;
+                    const Datum d = slot_getattr(st.slot, cols[c].attnum, &isnull);
+                    batch.nulls[c][n] = isnull;
+                    if (isnull)
+                        continue;
+                    if (cols[c].is_date)
+                        batch.days[c][n] = DatumGetDateADT(d);
+                    else
+                        batch.keys[c][n] = datum_to_key(d, cols[c].key_type);
+                }
+                batch.pos[n] = tid_position(&st.slot->tts_tid);
+                n++;
+            }
+            batch.n = n;
+            if (n)
+                on_batch(batch);
+            seen += n;
+            return got;
+        });
+        if (on_progress)
+            on_progress(seen);
+        if (!more)
+            break;
+    }
+    guarded([&] {
+        ExecDropSingleTupleTableSlot(st.slot);
+        table_endscan(st.scan);
+        table_close(st.rel, AccessShareLock);
     });
 }
 

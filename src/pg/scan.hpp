@@ -7,6 +7,8 @@
 #include <functional>
 #include <vector>
 
+#include "core/key.hpp"
+#include "pg/keys.hpp"
 #include "pg/postgres_headers.hpp"
 
 namespace phasemig::pg {
@@ -32,6 +34,25 @@ inline std::uint64_t tid_position(const ItemPointerData* tid)
     return (static_cast<std::uint64_t>(ItemPointerGetBlockNumberNoCheck(tid)) << 16) |
            ItemPointerGetOffsetNumberNoCheck(tid);
 }
+
+// A scan decoded into the core's values a batch at a time, so consumers can
+// look ahead (prefetch) within the batch.  Each column is a key (of the given
+// id type) or a date.
+struct ScanColumn {
+    AttrNumber attnum;
+    bool is_date;  // else a key
+    KeyType key_type;
+};
+struct RowBatch {
+    std::size_t n = 0;
+    std::vector<std::vector<core::Key>> keys;  // per column (key columns)
+    std::vector<std::vector<core::Day>> days;  // per column (date columns)
+    std::vector<std::vector<char>> nulls;      // per column
+    std::vector<std::uint64_t> pos;            // physical positions
+};
+using BatchFn = std::function<void(const RowBatch&)>;
+void scan_batches(Oid relid, const std::vector<ScanColumn>& cols, const BatchFn& on_batch,
+                  const std::function<void(std::uint64_t)>& on_progress = {});
 
 // The planner's estimate of the number of rows (for progress), at least 0.
 std::uint64_t estimated_rows(Oid relid);

@@ -113,6 +113,12 @@ void UpgradePlanner::add_phase(const LegacyPhase& phase)
     phases_.push_back(phase);
 }
 
+void UpgradePlanner::note_project(const Key& project)
+{
+    if (!dates_.find(project))
+        dates_.put(project, ProjectDates{});
+}
+
 bool UpgradePlanner::wants_project(const Key& project) const
 {
     return dates_.find(project) != nullptr;

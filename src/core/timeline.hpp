@@ -85,6 +85,9 @@ public:
     UpgradePlanner();
 
     void add_phase(const LegacyPhase& phase);
+    // A project that has phases, none of which could be added (for example an
+    // unknown phase_type): it wants its dates all the same.
+    void note_project(const Key& project);
     // True when some phase belongs to this project (only those need dates).
     bool wants_project(const Key& project) const;
     // Dates of a project that has phases; nullopt for a NULL date.

@@ -92,7 +92,10 @@ void AssignmentArchiveWriter::flush()
     if (n_ == 0)
         return;
     // Always at the end of the table: the archive keeps the order written.
+    // The insert's own allocations go with the batch.
+    MemoryContext old = MemoryContextSwitchTo(batch_cxt_);
     table_multi_insert(rel_, slots_, n_, GetCurrentCommandId(true), TABLE_INSERT_SKIP_FSM, bistate_);
+    MemoryContextSwitchTo(old);
     for (int i = 0; i < n_; i++)
         ExecClearTuple(slots_[i]);
     MemoryContextReset(batch_cxt_);

@@ -80,6 +80,12 @@ Stages::~Stages()
 {
     if (g_current == this)
         g_current = nullptr;
+    // A step that failed (C++ unwinding on the way to the error) gives the
+    // query text back too, so it does not look as if still running while
+    // the caller's statement goes on.  pgstat_report_activity only writes
+    // this backend's own status entry and raises no error.
+    if (!finished_ && debug_query_string)
+        pgstat_report_activity(STATE_RUNNING, debug_query_string);
 }
 
 Stages* current_stages()
@@ -132,6 +138,7 @@ void Stages::end()
 void Stages::finish()
 {
     // Give pg_stat_activity its query text back.
+    finished_ = true;
     if (debug_query_string)
         report(debug_query_string);
 }

@@ -60,6 +60,7 @@ private:
     std::chrono::steady_clock::time_point started_;
     std::chrono::steady_clock::time_point stage_started_;
     std::vector<std::pair<std::string, double>> timings_;
+    bool finished_ = false;
 };
 
 // The innermost running step, for progress reported from per-row functions.

@@ -201,6 +201,7 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
     if (t.alembic.present())
         require_update(t.alembic);
     lock_target(t);
+    begin_locked_snapshot();
     t = inspect_target(schema);
     require_upgraded(t);
     st.end();
@@ -363,6 +364,7 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
     std::string summary =
         summarize(schema, dry_run, restore, run_id, t, data, base, by_type, types_restored, moved, st);
     st.finish();
+    end_locked_snapshot();
     restore_step_settings(settings);
     finish_run(run_id, summary, archived_phases, 0, data.assignments);
     return summary;

@@ -333,6 +333,7 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
             data.budgets.add(project, v + 4, n + 4);
         if (n[2]) {
             data.unknown_type.add(id);
+            data.planner.note_project(project);
             return;
         }
         std::optional<core::PhaseKind> kind;
@@ -357,6 +358,7 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
         }
         if (!kind) {
             data.unknown_type.add(id);
+            data.planner.note_project(project);
             return;
         }
         core::LegacyPhase lp;

@@ -83,18 +83,23 @@ void scan_batches(Oid relid, const std::vector<ScanColumn>& cols, const BatchFn&
         Relation rel;
         TableScanDesc scan;
         TupleTableSlot* slot;
+        MemoryContext per_batch;
     };
     ScanState st = guarded([&] {
         ScanState s{};
         s.rel = table_open(relid, AccessShareLock);
         s.scan = table_beginscan_strat(s.rel, GetActiveSnapshot(), 0, nullptr, true, false);
         s.slot = table_slot_create(s.rel, nullptr);
+        s.per_batch = AllocSetContextCreate(CurrentMemoryContext, "phasemig scan batch", ALLOCSET_DEFAULT_SIZES);
         return s;
     });
     std::uint64_t seen = 0;
     for (;;) {
         bool more = guarded([&] {
             CHECK_FOR_INTERRUPTS();
+            // Whatever PostgreSQL allocates for this batch (detoasting, the
+            // archive's inserts) is freed with it: memory stays flat.
+            MemoryContext old = MemoryContextSwitchTo(st.per_batch);
             std::size_t n = 0;
             bool got = true;
             // Values are decoded while their tuple is pinned: by-reference
@@ -121,6 +126,8 @@ void scan_batches(Oid relid, const std::vector<ScanColumn>& cols, const BatchFn&
             if (n)
                 on_batch(batch);
             seen += n;
+            MemoryContextSwitchTo(old);
+            MemoryContextReset(st.per_batch);
             return got;
         });
         if (on_progress)
@@ -132,6 +139,7 @@ void scan_batches(Oid relid, const std::vector<ScanColumn>& cols, const BatchFn&
         ExecDropSingleTupleTableSlot(st.slot);
         table_endscan(st.scan);
         table_close(st.rel, AccessShareLock);
+        MemoryContextDelete(st.per_batch);
     });
 }
 

@@ -33,13 +33,29 @@ bool try_locks(const std::vector<LockItem>& items, int timeout_ms)
         MemoryContextSwitchTo(oldcxt);
         PG_TRY();
         {
+            // One bound for the whole attempt, not per table: each wait gets
+            // what is left of it.
+            const TimestampTz deadline = GetCurrentTimestamp() + static_cast<TimestampTz>(timeout_ms) * 1000;
             int nest = NewGUCNestLevel();
-            char buf[32];
-            snprintf(buf, sizeof buf, "%d", timeout_ms);
-            (void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
-                                     false);
-            for (const LockItem& it : items)
+            for (const LockItem& it : items) {
+                if (timeout_ms > 0) {
+                    const long left_ms =
+                        static_cast<long>((deadline - GetCurrentTimestamp() + 999) / 1000);
+                    if (left_ms <= 0 && !ConditionalLockRelationOid(it.relid, it.mode))
+                        ereport(ERROR, (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+                                        errmsg("could not obtain lock on relation %u", it.relid)));
+                    if (left_ms <= 0)
+                        continue;
+                    char buf[32];
+                    snprintf(buf, sizeof buf, "%ld", left_ms);
+                    (void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
+                                             0, false);
+                } else {
+                    (void) set_config_option("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
+                                             0, false);
+                }
                 LockRelationOid(it.relid, it.mode);
+            }
             AtEOXact_GUC(true, nest);
             ReleaseCurrentSubTransaction();
             ok = true;
@@ -88,8 +104,11 @@ void lock_target(const Target& t)
     std::vector<LockItem> items = {{t.projects.oid, ShareLock},
                                    {t.phases.oid, AccessExclusiveLock},
                                    {t.assignments.oid, AccessExclusiveLock}};
+    // EXCLUSIVE, not SHARE ROW EXCLUSIVE: it also waits out a SELECT ... FOR
+    // UPDATE of the revision row, which would otherwise stall the step's
+    // UPDATE later, unbounded, with the other tables locked.
     if (t.alembic.present())
-        items.push_back({t.alembic.oid, ShareRowExclusiveLock});
+        items.push_back({t.alembic.oid, ExclusiveLock});
 
     // The session's own bound wins; otherwise ours, so that a migration never
     // queues the application behind it for long.
@@ -113,11 +132,24 @@ void lock_target(const Target& t)
     throw Error(ERRCODE_LOCK_NOT_AVAILABLE,
                 strfmt("could not lock the tables of schema \"%s\"", t.schema.c_str()),
                 strfmt("Another session holds a conflicting lock on projects, project_phases, resource_assignments "
-                       "or alembic_version; %d attempts waited at most %d ms each. Nothing has been changed.",
-                       attempts, timeout),
+                       "or alembic_version; %d %s waited at most %d ms%s. Nothing has been changed.",
+                       attempts, attempts == 1 ? "attempt" : "attempts", timeout, attempts == 1 ? "" : " each"),
                 "Find the blocking sessions with SELECT pid, state, query FROM pg_stat_activity WHERE pid = ANY "
                 "(pg_blocking_pids(pg_backend_pid())); from a session that is waiting, or run in a quieter window; "
                 "phasemig.lock_timeout and phasemig.lock_retries set how long phasemig waits.");
+}
+
+void begin_locked_snapshot()
+{
+    guarded([] {
+        CommandCounterIncrement();
+        PushActiveSnapshot(GetLatestSnapshot());
+    });
+}
+
+void end_locked_snapshot()
+{
+    guarded([] { PopActiveSnapshot(); });
 }
 
 std::optional<std::int64_t> latest_run(const std::string& schema, const char* step)

@@ -21,10 +21,16 @@ void require_update(const Table& table);
 
 // Takes every lock the step needs, up front and in a fixed order:
 // projects SHARE, project_phases and resource_assignments ACCESS EXCLUSIVE,
-// alembic_version SHARE ROW EXCLUSIVE.  Each attempt waits at most the
+// alembic_version EXCLUSIVE.  Each attempt waits at most the
 // session's lock_timeout (or phasemig.lock_timeout); after
 // phasemig.lock_retries failed attempts, with backoff, it gives up (55P03).
 void lock_target(const Target& t);
+
+// After the locks: the step reads what was committed while it waited, not
+// what its statement's snapshot saw before (the caller's statement started
+// before the wait).  Pushed for the step, popped at its end (or by abort).
+void begin_locked_snapshot();
+void end_locked_snapshot();
 
 // The newest run of a step for a schema whose archive is still there.
 std::optional<std::int64_t> latest_run(const std::string& schema, const char* step);

@@ -183,6 +183,7 @@ std::string upgrade(const std::string& schema, bool dry_run, bool restore)
     if (t.alembic.present())
         require_update(t.alembic);
     lock_target(t);
+    begin_locked_snapshot();
     t = inspect_target(schema);  // what we locked is what we change
     require_legacy(t);
     st.end();
@@ -295,6 +296,7 @@ std::string upgrade(const std::string& schema, bool dry_run, bool restore)
 
     std::string summary = summarize(schema, dry_run, restore, run_id, t, data, base, archived, moved, st);
     st.finish();
+    end_locked_snapshot();
     restore_step_settings(settings);
     finish_run(run_id, summary, archived_phases, archived, data.assignments);
     return summary;

@@ -39,6 +39,7 @@ CREATE INDEX phasemig_run_schema_idx ON @extschema@.phasemig_run (target_schema,
 
 -- Per phase, what the step is about to drop: phase_type (upgrade) or
 -- name/dates/description (downgrade); budgets in both, the per-project baseline.
+-- Written and read whole by the steps, which is why it has no index.
 CREATE TABLE @extschema@.phasemig_phase_archive (
     run_id          bigint NOT NULL,
     phase_id        text NOT NULL,
@@ -52,7 +53,6 @@ CREATE TABLE @extschema@.phasemig_phase_archive (
     expense_budget  numeric,
     total_budget    numeric
 );
-CREATE INDEX phasemig_phase_archive_run_idx ON @extschema@.phasemig_phase_archive (run_id);
 
 -- Per assignment, its project_phase_id at upgrade time, with the project and
 -- date it had then (the restore applies only while both are unchanged).

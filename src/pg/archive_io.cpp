@@ -5,6 +5,7 @@
 
 #include "pg/context.hpp"
 #include "pg/guard.hpp"
+#include "pg/text.hpp"
 
 namespace phasemig::pg {
 
@@ -190,6 +191,128 @@ void AssignmentArchiveReader::close()
         table_close(rel_, AccessShareLock);
     });
     scan_ = nullptr;
+}
+
+ExtensionTable extension_table(const char* table, const std::vector<const char*>& columns)
+{
+    const std::string schema = extension().schema;
+    ExtensionTable t;
+    t.oid = guarded([&] { return get_relname_relid(table, get_namespace_oid(schema.c_str(), false)); });
+    if (!OidIsValid(t.oid))
+        throw Error(ERRCODE_UNDEFINED_TABLE, strfmt("phasemig's table %s is missing", table), "",
+                    "Reinstall the extension.");
+    for (const char* c : columns) {
+        const AttrNumber a = guarded([&] { return get_attnum(t.oid, c); });
+        if (a == InvalidAttrNumber)
+            throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                        strfmt("phasemig's table %s has no column %s", table, c), "",
+                        "ALTER EXTENSION phasemig UPDATE; brings the table up to date.");
+        t.attnums.push_back(a);
+    }
+    return t;
+}
+
+ArchiveTableWriter::ArchiveTableWriter(const char* table, const std::vector<const char*>& columns)
+{
+    const std::string schema = extension().schema;
+    guarded([&] {
+        Oid nsp = get_namespace_oid(schema.c_str(), false);
+        Oid relid = get_relname_relid(table, nsp);
+        if (!OidIsValid(relid))
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("phasemig's table %s is missing", table),
+                            errhint("Reinstall the extension.")));
+        rel_ = table_open(relid, RowExclusiveLock);
+        TupleDesc desc = RelationGetDescr(rel_);
+        for (const char* c : columns) {
+            int found = -1;
+            for (int i = 0; i < desc->natts; i++)
+                if (!TupleDescAttr(desc, i)->attisdropped && strcmp(NameStr(TupleDescAttr(desc, i)->attname), c) == 0)
+                    found = i;
+            if (found < 0)
+                ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                                errmsg("phasemig's table %s has no column %s", table, c),
+                                errhint("ALTER EXTENSION phasemig UPDATE; brings the table up to date.")));
+            attno_.push_back(found);
+        }
+        bistate_ = GetBulkInsertState();
+        batch_cxt_ = AllocSetContextCreate(CurrentMemoryContext, "phasemig archive batch", ALLOCSET_DEFAULT_SIZES);
+        for (int i = 0; i < kBatch; i++) {
+            slots_[i] = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+            ExecClearTuple(slots_[i]);
+            for (int a = 0; a < desc->natts; a++) {
+                slots_[i]->tts_values[a] = (Datum) 0;
+                slots_[i]->tts_isnull[a] = true;
+            }
+        }
+    });
+}
+
+ArchiveTableWriter::~ArchiveTableWriter() = default;  // PostgreSQL resources end with the transaction
+
+void ArchiveTableWriter::set(int column, Datum value, bool isnull)
+{
+    const int a = attno_[column];
+    TupleTableSlot* slot = slots_[n_];
+    slot->tts_isnull[a] = isnull;
+    if (isnull) {
+        slot->tts_values[a] = (Datum) 0;
+        return;
+    }
+    Form_pg_attribute att = TupleDescAttr(slot->tts_tupleDescriptor, a);
+    MemoryContext old = MemoryContextSwitchTo(batch_cxt_);
+    slot->tts_values[a] = att->attbyval ? value : datumCopy(value, false, att->attlen);
+    MemoryContextSwitchTo(old);
+}
+
+void ArchiveTableWriter::set_text(int column, const char* text, int len)
+{
+    MemoryContext old = MemoryContextSwitchTo(batch_cxt_);
+    const Datum d = PointerGetDatum(cstring_to_text_with_len(text, len));
+    MemoryContextSwitchTo(old);
+    const int a = attno_[column];
+    slots_[n_]->tts_values[a] = d;
+    slots_[n_]->tts_isnull[a] = false;
+}
+
+void ArchiveTableWriter::end_row()
+{
+    ExecStoreVirtualTuple(slots_[n_]);
+    if (++n_ == kBatch)
+        flush();
+}
+
+void ArchiveTableWriter::flush()
+{
+    if (n_ == 0)
+        return;
+    MemoryContext old = MemoryContextSwitchTo(batch_cxt_);
+    table_multi_insert(rel_, slots_, n_, GetCurrentCommandId(true), 0, bistate_);
+    MemoryContextSwitchTo(old);
+    for (int i = 0; i < n_; i++) {
+        ExecClearTuple(slots_[i]);
+        const int natts = slots_[i]->tts_tupleDescriptor->natts;
+        for (int a = 0; a < natts; a++) {
+            slots_[i]->tts_values[a] = (Datum) 0;
+            slots_[i]->tts_isnull[a] = true;
+        }
+    }
+    MemoryContextReset(batch_cxt_);
+    written_ += static_cast<std::uint64_t>(n_);
+    n_ = 0;
+}
+
+void ArchiveTableWriter::finish()
+{
+    guarded([&] {
+        flush();
+        FreeBulkInsertState(bistate_);
+        table_finish_bulk_insert(rel_, 0);
+        for (int i = 0; i < kBatch; i++)
+            ExecDropSingleTupleTableSlot(slots_[i]);
+        MemoryContextDelete(batch_cxt_);
+        table_close(rel_, NoLock);
+    });
+    rel_ = nullptr;
 }
 
 }  // namespace phasemig::pg

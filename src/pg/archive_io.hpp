@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "core/key.hpp"
 #include "pg/keys.hpp"
@@ -80,6 +81,41 @@ private:
     std::size_t count_ = 0;
     bool exhausted_ = false;
     std::function<void(const ArchivedAssignment&)> on_read_;
+};
+
+// One of phasemig's own tables: its OID and the attribute numbers of the
+// columns asked for (raises when the table or a column is missing).
+struct ExtensionTable {
+    Oid oid = InvalidOid;
+    std::vector<AttrNumber> attnums;
+};
+ExtensionTable extension_table(const char* table, const std::vector<const char*>& columns);
+
+// Rows appended to one of phasemig's archive tables through the table access
+// method, a batch at a time (no INSERT ... SELECT, no index to maintain).
+// Values are set by column name; by-reference values are copied into the
+// batch, so a scan may move on before the batch is written.
+class ArchiveTableWriter {
+public:
+    ArchiveTableWriter(const char* table, const std::vector<const char*>& columns);
+    ~ArchiveTableWriter();
+    // Inside a guarded region (it calls PostgreSQL).
+    void set(int column, Datum value, bool isnull);
+    void set_text(int column, const char* text, int len);
+    void end_row();
+    void finish();
+    std::uint64_t written() const noexcept { return written_; }
+
+private:
+    void flush();
+    static constexpr int kBatch = 1000;
+    Relation rel_ = nullptr;
+    BulkInsertState bistate_ = nullptr;
+    MemoryContext batch_cxt_ = nullptr;
+    TupleTableSlot* slots_[kBatch] = {};
+    std::vector<int> attno_;  // column -> index in the tuple
+    int n_ = 0;
+    std::uint64_t written_ = 0;
 };
 
 }  // namespace phasemig::pg

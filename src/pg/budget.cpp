@@ -1,6 +1,7 @@
 #include "pg/budget.hpp"
 
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 
 namespace phasemig::pg {
@@ -132,11 +133,9 @@ std::string fixed_to_text(__int128 value, int dscale)
     return s;
 }
 
-void Budgets::add(const core::Key& project, const Datum* values, const bool* nulls) noexcept
+void Budgets::add(const core::Key& project, const Datum* values, const bool* nulls)
 {
-    BudgetSums* p = per_project_.find(project);
-    if (!p)
-        p = &per_project_.put(project, BudgetSums{});
+    PhaseBudget pb{project, BudgetSums{}};
     for (int c = 0; c < 3; c++) {
         if (nulls[c])
             continue;
@@ -148,11 +147,48 @@ void Budgets::add(const core::Key& project, const Datum* values, const bool* nul
         }
         if (scale > dscale_[c])
             dscale_[c] = scale;
-        p->sum[c] += v;
-        p->any[c] = true;
+        pb.sums.sum[c] = v;
+        pb.sums.any[c] = true;
         overall_.sum[c] += v;
         overall_.any[c] = true;
     }
+    phases_.push_back(pb);
+}
+
+namespace {
+std::uint64_t project_hash(const core::Key& k, const BudgetSums& s) noexcept
+{
+    std::uint64_t h = mix(k.hi ^ mix(k.lo));
+    for (int c = 0; c < 3; c++) {
+        const auto u = static_cast<unsigned __int128>(s.sum[c]);
+        h = mix(h ^ static_cast<std::uint64_t>(u) ^ (static_cast<std::uint64_t>(c) << 61));
+        h = mix(h ^ static_cast<std::uint64_t>(u >> 64));
+        h = mix(h ^ (s.any[c] ? 0x9e3779b97f4a7c15ULL : 0));
+    }
+    return h;
+}
+}  // namespace
+
+void Budgets::finish()
+{
+    std::sort(phases_.begin(), phases_.end(),
+              [](const PhaseBudget& a, const PhaseBudget& b) { return a.project < b.project; });
+    digest_ = 0;
+    projects_ = 0;
+    for (std::size_t i = 0; i < phases_.size();) {
+        BudgetSums sums;
+        std::size_t j = i;
+        for (; j < phases_.size() && phases_[j].project == phases_[i].project; j++) {
+            for (int c = 0; c < 3; c++) {
+                sums.sum[c] += phases_[j].sums.sum[c];
+                sums.any[c] = sums.any[c] || phases_[j].sums.any[c];
+            }
+        }
+        digest_ += project_hash(phases_[i].project, sums);
+        projects_++;
+        i = j;
+    }
+    std::vector<PhaseBudget>().swap(phases_);
 }
 
 std::optional<std::string> Budgets::text(int column) const
@@ -164,19 +200,8 @@ std::optional<std::string> Budgets::text(int column) const
 
 std::string Budgets::digest() const
 {
-    std::uint64_t d = 0;
-    per_project_.for_each([&](const core::Key& k, const BudgetSums& s) {
-        std::uint64_t h = mix(k.hi ^ mix(k.lo));
-        for (int c = 0; c < 3; c++) {
-            const auto u = static_cast<unsigned __int128>(s.sum[c]);
-            h = mix(h ^ static_cast<std::uint64_t>(u) ^ (static_cast<std::uint64_t>(c) << 61));
-            h = mix(h ^ static_cast<std::uint64_t>(u >> 64));
-            h = mix(h ^ (s.any[c] ? 0x9e3779b97f4a7c15ULL : 0));
-        }
-        d += h;
-    });
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%016llx:%zu", static_cast<unsigned long long>(d), per_project_.size());
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%016llx:%zu", static_cast<unsigned long long>(digest_), projects_);
     return buf;
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/flat_map.hpp"
 #include "core/key.hpp"
@@ -25,21 +26,32 @@ struct BudgetSums {
     bool any[3] = {false, false, false};  // SQL sum() of no value is NULL
 };
 
+// Phases are appended as a scan meets them; finish() groups them by project
+// with one sort (no hash map touched per row) and keeps the overall sums and
+// the digest.
 class Budgets {
 public:
     // The three budget Datums of one phase (null flags as in a slot).
-    void add(const core::Key& project, const Datum* values, const bool* nulls) noexcept;
+    void add(const core::Key& project, const Datum* values, const bool* nulls);
+    void reserve(std::size_t phases) { phases_.reserve(phases); }
+    void finish();
     bool exact() const noexcept { return exact_; }
     const BudgetSums& overall() const noexcept { return overall_; }
     std::optional<std::string> text(int column) const;  // overall sum, NULL when no value
     // Sum over projects of a hash of (project, its three sums): equal
     // digests mean equal per-project sums (up to a 2^-64 chance).
     std::string digest() const;
-    std::size_t projects() const noexcept { return per_project_.size(); }
+    std::size_t projects() const noexcept { return projects_; }
 
 private:
-    core::FlatKeyMap<BudgetSums> per_project_;
+    struct PhaseBudget {
+        core::Key project;
+        BudgetSums sums;
+    };
+    std::vector<PhaseBudget> phases_;
     BudgetSums overall_;
+    std::uint64_t digest_ = 0;
+    std::size_t projects_ = 0;
     int dscale_[3] = {0, 0, 0};  // per column, as SQL's sum() has it
     bool exact_ = true;
 };

@@ -4,6 +4,7 @@
 
 #include <optional>
 
+#include "pg/archive_io.hpp"
 #include "pg/fill.hpp"
 #include "pg/guard.hpp"
 #include "pg/model.hpp"
@@ -46,56 +47,97 @@ std::string phase_type_type(const Target& t, const ArchivedObject* archived)
     return "character varying";
 }
 
-// phase_type of every phase: archived (same id, same project) or derived
-// from the name.
-void compute_phase_types(const Target& t, const KeyTypes& types, std::optional<std::int64_t> archive_run,
-                         std::unordered_map<core::Key, std::string, core::KeyHash>& out, std::uint64_t& restored,
-                         std::map<std::string, std::uint64_t>& by_type)
+// One pass over the phases: every phase's name, dates, description and
+// budgets into the archive (the user's edits survive a later upgrade), and
+// its phase_type for the rewrite: the archived one (by id, SPEC §3: "for
+// phases that existed at upgrade time"), else derived from the name.
+std::uint64_t archive_and_type_phases(const Target& t, const KeyTypes& types, std::int64_t run_id,
+                                      std::optional<std::int64_t> archive_run, PhaseTypes& out,
+                                      std::uint64_t& restored, std::map<std::string, std::uint64_t>& by_type)
 {
-    std::unordered_map<core::Key, std::pair<core::Key, std::string>, core::KeyHash> archived;
+    core::FlatKeyMap<std::uint32_t> archived;  // phase -> label
+    auto label_id = [&](std::string_view label) {
+        for (std::uint32_t i = 0; i < out.labels.size(); i++)
+            if (out.labels[i] == label)
+                return i;
+        out.labels.emplace_back(label);
+        return static_cast<std::uint32_t>(out.labels.size() - 1);
+    };
     if (archive_run) {
-        as_extension_owner([&] {
-            spi_stream("SELECT phase_id, project_id, phase_type FROM " + extension().table("phasemig_phase_archive") +
-                           " WHERE run_id = $1 AND phase_type IS NOT NULL",
-                       {Arg::of(*archive_run)}, 10000, [&](SPITupleTable* tt, std::uint64_t rows) {
-                           for (std::uint64_t i = 0; i < rows; i++) {
-                               bool nl[3];
-                               Datum v[3];
-                               for (int c = 0; c < 3; c++)
-                                   v[c] = SPI_getbinval(tt->vals[i], tt->tupdesc, c + 1, &nl[c]);
-                               text* a = DatumGetTextPP(v[0]);
-                               text* b = DatumGetTextPP(v[1]);
-                               text* c = DatumGetTextPP(v[2]);
-                               auto id = key_from_text(std::string_view(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a)),
-                                                       types.phase);
-                               auto pr = key_from_text(std::string_view(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b)),
-                                                       types.project);
-                               if (id && pr)
-                                   archived[*id] = {*pr, std::string(VARDATA_ANY(c), VARSIZE_ANY_EXHDR(c))};
-                           }
-                       });
+        const ExtensionTable pa = extension_table("phasemig_phase_archive", {"run_id", "phase_id", "phase_type"});
+        scan_table(pa.oid, pa.attnums, [&](const Datum* v, const bool* n) {
+            if (n[0] || DatumGetInt64(v[0]) != *archive_run || n[1] || n[2])
+                return;
+            text* id = DatumGetTextPP(v[1]);
+            text* label = DatumGetTextPP(v[2]);
+            const auto key = key_from_text(std::string_view(VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id)), types.phase);
+            if (key)
+                archived.put(*key, label_id(std::string_view(VARDATA_ANY(label), VARSIZE_ANY_EXHDR(label))));
         });
     }
+    const std::uint32_t planning = label_id(core::kind_label_upper(core::PhaseKind::Planning));
+    const std::uint32_t execution = label_id(core::kind_label_upper(core::PhaseKind::Execution));
+
     const Table& pp = t.phases;
-    scan_table(pp.oid, {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("name").attnum},
-               [&](const Datum* v, const bool* n) {
-                   const core::Key id = datum_to_key(v[0], types.phase);
-                   auto it = archived.find(id);
-                   // SPEC §3: "for phases that existed at upgrade time" -- by id,
-                   // wherever the phase belongs now.
-                   if (it != archived.end()) {
-                       out[id] = it->second.second;
-                       restored++;
-                       return;
-                   }
-                   text* name = n[2] ? nullptr : DatumGetTextPP(v[2]);
-                   const core::PhaseKind kind =
-                       name ? core::kind_from_name(std::string_view(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name)))
-                            : core::PhaseKind::Execution;
-                   out[id] = core::kind_label_upper(kind);
-               });
-    for (const auto& kv : out)
-        by_type[kv.second]++;
+    enum { kRunId, kPhaseId, kProjectId, kName, kStart, kEnd, kDescription, kCapital, kExpense, kTotal };
+    ArchiveTableWriter w("phasemig_phase_archive", {"run_id", "phase_id", "project_id", "name", "start_date",
+                                                    "end_date", "description", "capital_budget", "expense_budget",
+                                                    "total_budget"});
+    const bool has_description = pp.has("description");
+    std::vector<AttrNumber> attrs = {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("name").attnum,
+                                     pp.col("start_date").attnum, pp.col("end_date").attnum,
+                                     has_description ? pp.col("description").attnum : pp.col("id").attnum};
+    int budget_cols = 0;
+    for (const char* c : {"capital_budget", "expense_budget", "total_budget"})
+        if (pp.has(c) && pp.col(c).type == NUMERICOID) {
+            attrs.push_back(pp.col(c).attnum);
+            budget_cols++;
+        }
+    const bool budgets = budget_cols == 3;
+    const KeyType fk = key_type_of(pp.col("project_id").type);
+    out.by_phase.reserve(estimated_rows(pp.oid));
+    std::vector<std::uint64_t> counts;
+    scan_table(pp.oid, attrs, [&](const Datum* v, const bool* n) {
+        char buf[48];
+        const core::Key id = datum_to_key(v[0], types.phase);
+        w.set(kRunId, Int64GetDatum(run_id), false);
+        int len = key_to_cstr(id, types.phase, buf);
+        w.set_text(kPhaseId, buf, len);
+        if (n[1]) {
+            w.set(kProjectId, (Datum) 0, true);
+        } else {
+            len = key_to_cstr(datum_to_key(v[1], fk), fk, buf);
+            w.set_text(kProjectId, buf, len);
+        }
+        w.set(kName, v[2], n[2]);  // varchar and text share their representation
+        w.set(kStart, v[3], n[3]);
+        w.set(kEnd, v[4], n[4]);
+        w.set(kDescription, v[5], !has_description || n[5]);
+        for (int c = 0; c < 3; c++)
+            w.set(kCapital + c, budgets ? v[6 + c] : (Datum) 0, !budgets || n[6 + c]);
+        w.end_row();
+
+        std::uint32_t label;
+        if (const std::uint32_t* a = archived.find(id)) {
+            label = *a;
+            restored++;
+        } else {
+            text* name = n[2] ? nullptr : DatumGetTextPP(v[2]);
+            label = name && core::kind_from_name(std::string_view(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name))) ==
+                                core::PhaseKind::Planning
+                        ? planning
+                        : execution;
+        }
+        out.by_phase.put(id, label);
+        if (counts.size() <= label)
+            counts.resize(label + 1, 0);
+        counts[label]++;
+    });
+    w.finish();
+    for (std::uint32_t i = 0; i < counts.size(); i++)
+        if (counts[i])
+            by_type[out.labels[i]] += counts[i];
+    return w.written();
 }
 
 std::string summarize(const std::string& schema, bool dry_run, bool restore, std::int64_t run_id, const Target& t,
@@ -154,7 +196,7 @@ std::string summarize(const std::string& schema, bool dry_run, bool restore, std
 
 }  // namespace
 
-void prepare_downgrade(const Target& t, bool restore, DowngradePrep& prep)
+void prepare_downgrade(const Target& t, bool restore, DowngradePrep& prep, bool coverage)
 {
     check_schema(t, kUpgradedRevision, prep.findings, prep.types);
     std::vector<std::pair<const Table*, std::string>> cols;
@@ -178,8 +220,11 @@ void prepare_downgrade(const Target& t, bool restore, DowngradePrep& prep)
     check_name_conflicts(t, relations, constraints, prep.findings);
     if (has_errors(prep.findings))
         return;
-    load_upgraded(t, prep.types, prep.data, true);
-    check_coverage_all(t, prep.types, prep.data);
+    load_upgraded(t, prep.types, prep.data, UpgradedLoad::Downgrade);
+    if (coverage)
+        check_coverage_all(t, prep.types, prep.data);
+    else
+        prep.data.projects = static_cast<std::uint64_t>(spi_int("SELECT count(*) FROM " + t.projects.qualified));
     tally_upgraded_assignments(t, prep.types, prep.restore_assignments ? prep.archive_run : std::nullopt, prep.data);
     findings_for_downgrade(prep.data, prep.types, prep.archive_run.has_value(), prep.findings);
 }
@@ -208,7 +253,8 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
 
     st.begin("preflight");
     DowngradePrep prep;
-    prepare_downgrade(t, restore, prep);
+    // The coverage warnings are for phasemig_preflight; the step goes without.
+    prepare_downgrade(t, restore, prep, false);
     if (has_errors(prep.findings))
         refuse("downgrade", schema, prep.findings);
     const KeyTypes& types = prep.types;
@@ -227,23 +273,12 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
     const std::int64_t run_id = begin_run(schema, "downgrade", restore, t, base, kUpgradedRevision, kLegacyRevision,
                                          types.assignment == KeyType::Uuid ? "uuid" : "integer");
     drop_superseded_archives(schema, "downgrade", run_id);
-    std::uint64_t archived_phases = 0;
-    as_extension_owner([&] {
-        auto col = [&](const char* c) { return t.phases.has(c) ? std::string(c) : std::string("NULL"); };
-        archived_phases = spi_exec("INSERT INTO " + ext.table("phasemig_phase_archive") +
-                     " (run_id, phase_id, project_id, name, start_date, end_date, description,"
-                     "  capital_budget, expense_budget, total_budget)"
-                     " SELECT $1, id::text, project_id::text, name::text, start_date, end_date, " +
-                     (t.phases.has("description") ? std::string("description::text") : std::string("NULL")) + ", " +
-                     col("capital_budget") + ", " + col("expense_budget") + ", " + col("total_budget") + " FROM " +
-                     t.phases.qualified,
-                 {Arg::of(run_id)});
-    });
     archive_objects(run_id, t.phases, dropped);
-    std::unordered_map<core::Key, std::string, core::KeyHash> phase_types;
+    PhaseTypes phase_types;
     std::uint64_t types_restored = 0;
     std::map<std::string, std::uint64_t> by_type;
-    compute_phase_types(t, types, archive_run, phase_types, types_restored, by_type);
+    const std::uint64_t archived_phases =
+        archive_and_type_phases(t, types, run_id, archive_run, phase_types, types_restored, by_type);
     st.end();
 
     const std::string phase_id_type =

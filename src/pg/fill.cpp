@@ -99,9 +99,8 @@ PHASEMIG_FUNCTION(phasemig_fill_text)
         count_row(ctx);
         const std::string* value = nullptr;
         if (field == kFieldPhaseType && ctx.phase_types) {
-            auto it = ctx.phase_types->find(id);
-            if (it != ctx.phase_types->end())
-                value = &it->second;
+            if (const std::uint32_t* label = ctx.phase_types->by_phase.find(id))
+                value = &ctx.phase_types->labels[*label];
         } else if ((field == kFieldName || field == kFieldDescription) && ctx.planner) {
             const core::PlannedPhase* p = planned(ctx, id);
             if (p) {

@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/archive_merge.hpp"
+#include "core/flat_map.hpp"
 #include "core/phase_index.hpp"
 #include "core/timeline.hpp"
 #include "pg/archive_io.hpp"
@@ -16,6 +18,12 @@
 namespace phasemig::pg {
 
 struct UpgradedData;
+
+// phase_type of every phase for the downgrade's rewrite: a label per phase.
+struct PhaseTypes {
+    core::FlatKeyMap<std::uint32_t> by_phase;
+    std::vector<std::string> labels;
+};
 using ArchivePass2 = core::ArchiveMatchPass2<ArchivedAssignment, AssignmentArchiveReader>;
 
 struct FillContext {
@@ -23,7 +31,7 @@ struct FillContext {
     // Upgrade: new name/dates/description of every phase.
     const core::UpgradePlanner* planner = nullptr;
     // Downgrade: phase_type text of every phase.
-    const std::unordered_map<core::Key, std::string, core::KeyHash>* phase_types = nullptr;
+    const PhaseTypes* phase_types = nullptr;
     // Downgrade: the phases (date rule), and the archive met row by row.
     const UpgradedData* data = nullptr;
     ArchivePass2* archive = nullptr;

@@ -294,7 +294,7 @@ void check_name_conflicts(const Target& t, const std::vector<std::string>& relat
 // ---------------------------------------------------------------- legacy
 
 void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int64_t> restore_run,
-                 const std::string& archive_table, LegacyData& data)
+                 LegacyData& data)
 {
     const Table& pp = t.phases;
     const KeyType phase_fk = column_key(pp, "project_id");
@@ -369,6 +369,9 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
         data.planner.add_phase(lp);
     });
 
+    if (data.budgets_present)
+        data.budgets.finish();
+
     const Table& pr = t.projects;
     scan_table(pr.oid, {pr.col("id").attnum, pr.col("start_date").attnum, pr.col("end_date").attnum},
                [&](const Datum* v, const bool* n) {
@@ -388,27 +391,15 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
 
     if (restore_run) {
         // The timeline kept by the last downgrade: restore candidates.
-        as_extension_owner([&] {
-            spi_stream("SELECT phase_id, project_id, name, start_date - date '2000-01-01',"
-                       "       end_date - date '2000-01-01', description"
-                       "  FROM " + archive_table + " WHERE run_id = $1 AND name IS NOT NULL",
-                       {Arg::of(*restore_run)}, 10000, [&](SPITupleTable* tt, std::uint64_t rows) {
-                           for (std::uint64_t i = 0; i < rows; i++) {
-                               bool null_flags[6];
-                               Datum vals[6];
-                               for (int c = 0; c < 6; c++)
-                                   vals[c] = SPI_getbinval(tt->vals[i], tt->tupdesc, c + 1, &null_flags[c]);
-                               if (null_flags[0] || null_flags[1] || null_flags[2] || null_flags[3] ||
-                                   null_flags[4])
-                                   continue;
-                               text* idt = DatumGetTextPP(vals[0]);
-                               text* prt = DatumGetTextPP(vals[1]);
-                               text* nmt = DatumGetTextPP(vals[2]);
-                               text* dst = null_flags[5] ? nullptr : DatumGetTextPP(vals[5]);
-                               add_archived_phase(data.planner, types, idt, prt, nmt, dst,
-                                                  DatumGetInt32(vals[3]), DatumGetInt32(vals[4]));
-                           }
-                       });
+        const ExtensionTable pa = extension_table(
+            "phasemig_phase_archive",
+            {"run_id", "phase_id", "project_id", "name", "start_date", "end_date", "description"});
+        scan_table(pa.oid, pa.attnums, [&](const Datum* v, const bool* n) {
+            if (n[0] || DatumGetInt64(v[0]) != *restore_run || n[1] || n[2] || n[3] || n[4] || n[5])
+                return;
+            add_archived_phase(data.planner, types, DatumGetTextPP(v[1]), DatumGetTextPP(v[2]),
+                               DatumGetTextPP(v[3]), n[6] ? nullptr : DatumGetTextPP(v[6]),
+                               DatumGetDateADT(v[4]), DatumGetDateADT(v[5]));
         });
     }
     data.planner.plan(restore_run.has_value());
@@ -492,11 +483,19 @@ void PhaseStats::add_name(const core::Key& project, const char* name, std::size_
         name_index.put(name_key, static_cast<std::uint32_t>(names.size()));
         names.emplace_back(std::string(name, len), 1);
     }
-    const core::Key pair{core::KeyHash{}(project) ^ name_key.hi, project.lo ^ project.hi ^ name_key.lo};
-    if (pairs.find(pair))
-        duplicate_candidates++;
-    else
-        pairs.put(pair, 1);
+    // (project, name) pairs are compared after one sort, in finish().
+    pairs.push_back(core::Key{core::KeyHash{}(project) ^ name_key.hi, project.lo ^ project.hi ^ name_key.lo});
+}
+
+void PhaseStats::finish()
+{
+    std::sort(pairs.begin(), pairs.end());
+    for (std::size_t i = 1; i < pairs.size(); i++)
+        if (pairs[i] == pairs[i - 1])
+            duplicate_candidates++;
+    std::vector<core::Key>().swap(pairs);
+    if (budgets_present)
+        budgets.finish();
 }
 
 std::string PhaseStats::distribution() const
@@ -522,15 +521,23 @@ std::string PhaseStats::distribution() const
     return out.empty() ? "no phases" : out;
 }
 
-void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data, bool with_stats)
+void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data, UpgradedLoad what)
 {
     const Table& pp = t.phases;
     const KeyType phase_fk = column_key(pp, "project_id");
     std::vector<AttrNumber> attrs = {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("start_date").attnum,
                                      pp.col("end_date").attnum, pp.col("name").attnum};
-    const bool budgets = with_stats && budget_attrs(pp, attrs);
+    const bool with_stats = what == UpgradedLoad::Verify;
+    const bool budgets = what != UpgradedLoad::Index && budget_attrs(pp, attrs);
+    const bool owners = what == UpgradedLoad::Downgrade;
     data.stats.budgets_present = budgets;
     PhaseStats& st = data.stats;
+    const std::uint64_t expected = estimated_rows(pp.oid);
+    data.index.reserve(expected);
+    if (owners)
+        data.phase_project.reserve(expected);
+    if (budgets)
+        st.budgets.reserve(expected);
     scan_table(pp.oid, attrs, [&](const Datum* v, const bool* n) {
         data.phases++;
         const core::Key id = datum_to_key(v[0], types.phase);
@@ -553,7 +560,8 @@ void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data, b
         }
         if (budgets)
             st.budgets.add(project, v + 5, n + 5);
-        data.phase_project.put(id, project);
+        if (owners)
+            data.phase_project.put(id, project);
         if (n[2] || n[3] || !date_is_finite(DatumGetDateADT(v[2])) || !date_is_finite(DatumGetDateADT(v[3]))) {
             // Kept, so the project still has phases, but sorted last (as
             // NULLs are) and holding no day.
@@ -567,49 +575,58 @@ void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data, b
         data.index.add(project, id, r);
     });
     data.index.finalize();
+    st.finish();
 }
 
 void check_coverage_all(const Target& t, const KeyTypes& types, UpgradedData& data)
 {
     const Table& pr = t.projects;
     std::vector<core::Range> ranges;
-    scan_table(pr.oid, {pr.col("id").attnum, pr.col("start_date").attnum, pr.col("end_date").attnum},
-               [&](const Datum* v, const bool* n) {
-                   data.projects++;
-                   const core::Key id = datum_to_key(v[0], types.project);
-                   const core::PhaseIndex::Project* slot = data.index.find(id);
-                   if (!slot) {
-                       data.without_phases.add(id);
-                       return;
-                   }
-                   if (slot->overlapping)
-                       data.overlapping.add(id);
-                   core::CoverageResult res;
-                   if (n[1] || n[2] || !date_is_finite(DatumGetDateADT(v[1])) ||
-                       !date_is_finite(DatumGetDateADT(v[2]))) {
-                       res = {core::CoverageIssue::InvalidProject, 0};
-                   } else {
-                       ranges.clear();
-                       for (std::uint32_t i = 0; i < slot->count; i++)
-                           ranges.push_back(data.index.phases()[slot->begin + i].range);
-                       res = core::check_coverage(core::Range{DatumGetDateADT(v[1]), DatumGetDateADT(v[2])},
-                                                  ranges.data(), ranges.size());
-                   }
-                   if (res.issue == core::CoverageIssue::Exact)
-                       return;
-                   const bool new_low = data.not_covered.keys().size() < Sample::kKeep ||
-                                        id < data.not_covered.keys().back();
-                   data.not_covered.add(id);
-                   if (new_low) {
-                       // Keep examples for the smallest ids only, so the text is deterministic.
-                       std::string ex = "project " + key_to_text(id, types.project) + ": " +
-                                        core::coverage_issue_text(res.issue);
-                       if (res.issue != core::CoverageIssue::InvalidProject &&
-                           res.issue != core::CoverageIssue::NoPhases)
-                           ex += " at " + day_to_text(res.at);
-                       data.coverage_examples.push_back(std::move(ex));
-                   }
-               });
+    auto one = [&](const core::Key& id, bool dates_null, core::Day start, core::Day end) {
+        data.projects++;
+        const core::PhaseIndex::Project* slot = data.index.find(id);
+        if (!slot) {
+            data.without_phases.add(id);
+            return;
+        }
+        if (slot->overlapping)
+            data.overlapping.add(id);
+        core::CoverageResult res;
+        if (dates_null || !date_is_finite(start) || !date_is_finite(end)) {
+            res = {core::CoverageIssue::InvalidProject, 0};
+        } else {
+            const core::Range* r = slot->inline_ranges;
+            if (slot->count > core::PhaseIndex::kInline) {
+                ranges.clear();
+                for (std::uint32_t i = 0; i < slot->count; i++)
+                    ranges.push_back(data.index.phases()[slot->begin + i].range);
+                r = ranges.data();
+            }
+            res = core::check_coverage(core::Range{start, end}, r, slot->count);
+        }
+        if (res.issue == core::CoverageIssue::Exact)
+            return;
+        const bool new_low = data.not_covered.keys().size() < Sample::kKeep || id < data.not_covered.keys().back();
+        data.not_covered.add(id);
+        if (new_low) {
+            // Keep examples for the smallest ids only, so the text is deterministic.
+            std::string ex = "project " + key_to_text(id, types.project) + ": " + core::coverage_issue_text(res.issue);
+            if (res.issue != core::CoverageIssue::InvalidProject && res.issue != core::CoverageIssue::NoPhases)
+                ex += " at " + day_to_text(res.at);
+            data.coverage_examples.push_back(std::move(ex));
+        }
+    };
+    scan_batches(pr.oid,
+                 {{pr.col("id").attnum, false, types.project},
+                  {pr.col("start_date").attnum, true, KeyType::Unsupported},
+                  {pr.col("end_date").attnum, true, KeyType::Unsupported}},
+                 [&](const RowBatch& b) {
+                     for (std::size_t i = 0; i < b.n; i++) {
+                         if (i + kPrefetch < b.n)
+                             data.index.prefetch(b.keys[0][i + kPrefetch]);
+                         one(b.keys[0][i], b.nulls[1][i] || b.nulls[2][i], b.days[1][i], b.days[2][i]);
+                     }
+                 });
     // Keep the examples that belong to the kept sample, in id order.
     std::vector<std::string> kept;
     for (const auto& k : data.not_covered.keys()) {

@@ -90,7 +90,7 @@ struct LegacyData {
 
 // Archived timeline rows from an earlier downgrade (restore candidates).
 void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int64_t> restore_run,
-                 const std::string& archive_table, LegacyData& data);
+                 LegacyData& data);
 // One pass over the assignments: tallies against the planned timeline and,
 // with a writer, the archive of every assignment's project_phase_id.
 void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData& data,
@@ -114,11 +114,12 @@ struct PhaseStats {
     std::uint64_t duplicate_candidates = 0;  // (project, name) seen twice, by hash: confirmed in SQL
     std::vector<std::pair<std::string, std::uint64_t>> names;  // distribution
     core::FlatKeyMap<std::uint32_t> name_index;
-    core::FlatKeyMap<char> pairs;
+    std::vector<core::Key> pairs;  // hashes of (project, name), until finish()
     bool budgets_present = false;
     Budgets budgets;
 
     void add_name(const core::Key& project, const char* name, std::size_t len);
+    void finish();
     std::string distribution() const;  // "Planning: 3, Execution: 5"
 };
 
@@ -152,9 +153,12 @@ struct UpgradedData {
     bool restorable(const AssignmentRow& row, const ArchivedAssignment& entry) const;
 };
 
-// Reads every phase once: the index, and with `with_stats` the counts,
-// names and budgets the checks need.
-void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data, bool with_stats = false);
+// What one pass over the phases collects besides the index: for a
+// downgrade the phases' projects and budgets, for verify the counts, names
+// and budgets of its checks.
+enum class UpgradedLoad { Index, Downgrade, Verify };
+void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data,
+                   UpgradedLoad what = UpgradedLoad::Index);
 void check_coverage_all(const Target& t, const KeyTypes& types, UpgradedData& data);
 // One pass over the assignments.  With `archive_run`, joins the upgrade's
 // archive and records which assignments get their archived phase back.

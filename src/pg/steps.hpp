@@ -29,6 +29,7 @@ struct DowngradePrep {
     UpgradedData data;
     std::vector<Finding> findings;
 };
-void prepare_downgrade(const Target& t, bool restore, DowngradePrep& prep);
+// coverage: also check every project's timeline (warnings for preflight).
+void prepare_downgrade(const Target& t, bool restore, DowngradePrep& prep, bool coverage = true);
 
 }  // namespace phasemig::pg

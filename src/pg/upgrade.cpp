@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <map>
 
+#include "pg/archive_io.hpp"
 #include "pg/fill.hpp"
+#include "pg/scan.hpp"
 #include "pg/guard.hpp"
 #include "pg/model.hpp"
 #include "pg/spi.hpp"
@@ -137,11 +139,60 @@ std::string summarize(const std::string& schema, bool dry_run, bool restore, std
     return j.text();
 }
 
+// phase_type and budgets of every phase into phasemig_phase_archive, in one
+// pass written through the table access method.
+std::uint64_t archive_legacy_phases(const Target& t, const KeyTypes& types, std::int64_t run_id)
+{
+    const Table& pp = t.phases;
+    enum { kRunId, kPhaseId, kProjectId, kPhaseType, kCapital, kExpense, kTotal };
+    ArchiveTableWriter w("phasemig_phase_archive", {"run_id", "phase_id", "project_id", "phase_type", "capital_budget",
+                                                    "expense_budget", "total_budget"});
+    std::vector<AttrNumber> attrs = {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("phase_type").attnum};
+    int budget_cols = 0;
+    for (const char* c : {"capital_budget", "expense_budget", "total_budget"})
+        if (pp.has(c) && pp.col(c).type == NUMERICOID) {
+            attrs.push_back(pp.col(c).attnum);
+            budget_cols++;
+        }
+    const bool budgets = budget_cols == 3;
+    const KeyType fk = key_type_of(pp.col("project_id").type);
+    FmgrInfo* out_fn = guarded([&] {
+        Oid func;
+        bool varlena;
+        getTypeOutputInfo(pp.col("phase_type").type, &func, &varlena);
+        auto* fi = static_cast<FmgrInfo*>(palloc0(sizeof(FmgrInfo)));
+        fmgr_info(func, fi);
+        return fi;
+    });
+    scan_table(pp.oid, attrs, [&](const Datum* v, const bool* n) {
+        char buf[48];
+        w.set(kRunId, Int64GetDatum(run_id), false);
+        int len = key_to_cstr(datum_to_key(v[0], types.phase), types.phase, buf);
+        w.set_text(kPhaseId, buf, len);
+        if (n[1]) {
+            w.set(kProjectId, (Datum) 0, true);
+        } else {
+            len = key_to_cstr(datum_to_key(v[1], fk), fk, buf);
+            w.set_text(kProjectId, buf, len);
+        }
+        if (n[2]) {
+            w.set(kPhaseType, (Datum) 0, true);
+        } else {
+            const char* label = OutputFunctionCall(out_fn, v[2]);
+            w.set_text(kPhaseType, label, static_cast<int>(strlen(label)));
+        }
+        for (int c = 0; c < 3; c++)
+            w.set(kCapital + c, budgets ? v[3 + c] : (Datum) 0, !budgets || n[3 + c]);
+        w.end_row();
+    });
+    w.finish();
+    return w.written();
+}
+
 }  // namespace
 
 void prepare_upgrade(const Target& t, bool restore, UpgradePrep& prep, bool scan_assignments)
 {
-    const Extension& ext = extension();
     check_schema(t, kLegacyRevision, prep.findings, prep.types);
     check_blocking_dependents(t, {{&t.phases, "phase_type"}, {&t.assignments, "project_phase_id"}}, prep.findings);
     // Dropped objects and column definitions always come back; restore =>
@@ -160,7 +211,7 @@ void prepare_upgrade(const Target& t, bool restore, UpgradePrep& prep, bool scan
     check_name_conflicts(t, relations, constraints, prep.findings);
     if (has_errors(prep.findings))
         return;
-    load_legacy(t, prep.types, prep.restore_run, ext.table("phasemig_phase_archive"), prep.data);
+    load_legacy(t, prep.types, prep.restore_run, prep.data);
     if (scan_assignments)
         tally_legacy_assignments(t, prep.types, prep.data);
     findings_for_upgrade(prep.data, prep.types, prep.findings);
@@ -209,16 +260,7 @@ std::string upgrade(const std::string& schema, bool dry_run, bool restore)
                                          types.assignment == KeyType::Uuid ? "uuid" : "integer");
     drop_superseded_archives(schema, "upgrade", run_id);
     std::uint64_t archived = 0;
-    std::uint64_t archived_phases = 0;
-    as_extension_owner([&] {
-        auto budget = [&](const char* c) { return t.phases.has(c) ? std::string(c) : std::string("NULL"); };
-        archived_phases = spi_exec("INSERT INTO " + ext.table("phasemig_phase_archive") +
-                     " (run_id, phase_id, project_id, phase_type, capital_budget, expense_budget, total_budget)"
-                     " SELECT $1, id::text, project_id::text, phase_type::text, " +
-                     budget("capital_budget") + ", " + budget("expense_budget") + ", " + budget("total_budget") +
-                     " FROM " + t.phases.qualified,
-                 {Arg::of(run_id)});
-    });
+    const std::uint64_t archived_phases = archive_legacy_phases(t, types, run_id);
     {
         // One pass over the assignments: archived in their physical order,
         // and tallied against the new timeline for the summary.

@@ -181,7 +181,7 @@ void verify_upgraded(const Target& t, std::vector<CheckResult>& out)
 
     // One pass over the phases gives checks 1, 4, 5, 6 and 7 what they need.
     UpgradedData data;
-    load_upgraded(t, types, data, true);
+    load_upgraded(t, types, data, UpgradedLoad::Verify);
     const PhaseStats& stats = data.stats;
     const auto phases = static_cast<std::int64_t>(data.phases);
     const auto nulls = static_cast<std::int64_t>(stats.nulls);
@@ -409,6 +409,8 @@ void verify_legacy(const Target& t, std::vector<CheckResult>& out)
             if (data.budgets_present)
                 data.budgets.add(project, v + 2, n + 2);
         });
+        if (data.budgets_present)
+            data.budgets.finish();
         const Table& ra = t.assignments;
         const KeyType rfk = key_type_of(ra.col("project_id").type);
         const KeyType phk = key_type_of(ra.col("project_phase_id").type);

@@ -87,13 +87,7 @@ std::uint64_t archive_and_type_phases(const Target& t, const KeyTypes& types, st
     std::vector<AttrNumber> attrs = {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("name").attnum,
                                      pp.col("start_date").attnum, pp.col("end_date").attnum,
                                      has_description ? pp.col("description").attnum : pp.col("id").attnum};
-    int budget_cols = 0;
-    for (const char* c : {"capital_budget", "expense_budget", "total_budget"})
-        if (pp.has(c) && pp.col(c).type == NUMERICOID) {
-            attrs.push_back(pp.col(c).attnum);
-            budget_cols++;
-        }
-    const bool budgets = budget_cols == 3;
+    const bool budgets = append_budget_attrs(pp, attrs);
     const KeyType fk = key_type_of(pp.col("project_id").type);
     out.by_phase.reserve(estimated_rows(pp.oid));
     std::vector<std::uint64_t> counts;

@@ -133,8 +133,9 @@ bool contains_ascii_ci(std::string_view hay, std::string_view needle) noexcept
     return false;
 }
 
-// Budget columns of project_phases, in the order Budgets::add expects.
-bool budget_attrs(const Table& pp, std::vector<AttrNumber>& attrs)
+}  // namespace
+
+bool append_budget_attrs(const Table& pp, std::vector<AttrNumber>& attrs)
 {
     for (const char* c : {"capital_budget", "expense_budget", "total_budget"}) {
         if (!pp.has(c) || pp.col(c).type != NUMERICOID)
@@ -144,8 +145,6 @@ bool budget_attrs(const Table& pp, std::vector<AttrNumber>& attrs)
         attrs.push_back(pp.col(c).attnum);
     return true;
 }
-
-}  // namespace
 
 // ---------------------------------------------------------------- schema checks
 
@@ -302,7 +301,7 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
     const Oid created_type = has_created ? pp.col("created_at").type : InvalidOid;
     std::vector<AttrNumber> attrs = {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("phase_type").attnum,
                                      has_created ? pp.col("created_at").attnum : pp.col("id").attnum};
-    data.budgets_present = budget_attrs(pp, attrs);
+    data.budgets_present = append_budget_attrs(pp, attrs);
 
     // phase_type as text: an enum's label by its OID (looked up once per
     // label), a string type read in place, anything else through its output
@@ -528,7 +527,7 @@ void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data, U
     std::vector<AttrNumber> attrs = {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("start_date").attnum,
                                      pp.col("end_date").attnum, pp.col("name").attnum};
     const bool with_stats = what == UpgradedLoad::Verify;
-    const bool budgets = what != UpgradedLoad::Index && budget_attrs(pp, attrs);
+    const bool budgets = what != UpgradedLoad::Index && append_budget_attrs(pp, attrs);
     const bool owners = what == UpgradedLoad::Downgrade;
     data.stats.budgets_present = budgets;
     PhaseStats& st = data.stats;

@@ -52,6 +52,11 @@ struct KeyTypes {
     KeyType assignment = KeyType::Unsupported;  // resource_assignments.id
 };
 
+// Appends the three budget columns of project_phases (capital, expense,
+// total), in the order Budgets::add expects; false (and nothing appended)
+// when one is missing or not numeric.
+bool append_budget_attrs(const Table& pp, std::vector<AttrNumber>& attrs);
+
 // Schema-level checks common to both directions: table kinds, id and date
 // column types, and (unless expected_revision is null) the alembic revision.
 // Fills `types` when they are usable.

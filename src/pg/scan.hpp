@@ -23,12 +23,8 @@ using RowFn = std::function<void(const Datum* values, const bool* nulls)>;
 void scan_table(Oid relid, const std::vector<AttrNumber>& attrs, const RowFn& row,
                 const std::function<void(std::uint64_t)>& on_progress = {});
 
-// The same, also passing each row's physical position (its ctid as
-// block << 16 | offset), ascending.
-using RowPosFn = std::function<void(const Datum* values, const bool* nulls, std::uint64_t pos)>;
-void scan_table_pos(Oid relid, const std::vector<AttrNumber>& attrs, const RowPosFn& row,
-                    const std::function<void(std::uint64_t)>& on_progress = {});
-
+// A row's physical position: its ctid as block << 16 | offset, ascending
+// in a scan.
 inline std::uint64_t tid_position(const ItemPointerData* tid)
 {
     return (static_cast<std::uint64_t>(ItemPointerGetBlockNumberNoCheck(tid)) << 16) |

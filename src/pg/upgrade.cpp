@@ -148,13 +148,7 @@ std::uint64_t archive_legacy_phases(const Target& t, const KeyTypes& types, std:
     ArchiveTableWriter w("phasemig_phase_archive", {"run_id", "phase_id", "project_id", "phase_type", "capital_budget",
                                                     "expense_budget", "total_budget"});
     std::vector<AttrNumber> attrs = {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("phase_type").attnum};
-    int budget_cols = 0;
-    for (const char* c : {"capital_budget", "expense_budget", "total_budget"})
-        if (pp.has(c) && pp.col(c).type == NUMERICOID) {
-            attrs.push_back(pp.col(c).attnum);
-            budget_cols++;
-        }
-    const bool budgets = budget_cols == 3;
+    const bool budgets = append_budget_attrs(pp, attrs);
     const KeyType fk = key_type_of(pp.col("project_id").type);
     FmgrInfo* out_fn = guarded([&] {
         Oid func;

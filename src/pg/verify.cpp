@@ -394,13 +394,7 @@ void verify_legacy(const Target& t, std::vector<CheckResult>& out)
         const Table& pp = t.phases;
         const KeyType pfk = key_type_of(pp.col("project_id").type);
         std::vector<AttrNumber> attrs = {pp.col("id").attnum, pp.col("project_id").attnum};
-        data.budgets_present = true;
-        for (const char* c : {"capital_budget", "expense_budget", "total_budget"}) {
-            if (pp.has(c) && pp.col(c).type == NUMERICOID)
-                attrs.push_back(pp.col(c).attnum);
-            else
-                data.budgets_present = false;
-        }
+        data.budgets_present = append_budget_attrs(pp, attrs);
         scan_table(pp.oid, attrs, [&](const Datum* v, const bool* n) {
             if (n[1])
                 return;

@@ -55,6 +55,10 @@ for t in test/integration/test_*.py; do
   suite "integration: $(basename "$t" .py)" /usr/bin/python3 "$t"
 done
 
+# The benchmark harness on tiny sizes, so that it cannot rot (figures of a
+# real run: bench/README.md).
+suite "benchmark smoke run" /usr/bin/python3 bench/run.py --quick --out "$dir/bench" --plot "$dir/bench/scaling.png"
+
 # The same pg_regress suite with every backend under valgrind: no error may
 # come through phasemig's code.
 if [ "${PHASEMIG_SKIP_VALGRIND:-}" != 1 ]; then

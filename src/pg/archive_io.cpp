@@ -39,10 +39,9 @@ Relation open_archive(LOCKMODE mode)
     });
 }
 
-// The core's 16-byte key as a uuid Datum (in the batch's memory).
-Datum uuid_of_key(const core::Key& key)
+// The core's 16-byte key as a uuid Datum, in the writer's per-batch array.
+Datum uuid_of_key(const core::Key& key, pg_uuid_t* u)
 {
-    auto* u = static_cast<pg_uuid_t*>(palloc(sizeof(pg_uuid_t)));
     key.to_uuid(u->data);
     return UUIDPGetDatum(u);
 }
@@ -57,6 +56,7 @@ AssignmentArchiveWriter::AssignmentArchiveWriter(std::int64_t run_id, KeyType as
     guarded([&] {
         bistate_ = GetBulkInsertState();
         batch_cxt_ = AllocSetContextCreate(CurrentMemoryContext, "phasemig archive batch", ALLOCSET_DEFAULT_SIZES);
+        keys_ = static_cast<pg_uuid_t*>(palloc(sizeof(pg_uuid_t) * kBatch * 3));
         for (int i = 0; i < kBatch; i++)
             slots_[i] = MakeSingleTupleTableSlot(RelationGetDescr(rel_), &TTSOpsVirtual);
     });
@@ -74,13 +74,14 @@ void AssignmentArchiveWriter::add(std::uint64_t pos, const core::Key& id, bool p
     slot->tts_isnull[kRun] = false;
     slot->tts_values[kPosition] = Int64GetDatum(static_cast<std::int64_t>(pos));
     slot->tts_isnull[kPosition] = false;
-    slot->tts_values[kAssignment] = uuid_of_key(id);
+    pg_uuid_t* keys = &keys_[n_ * 3];
+    slot->tts_values[kAssignment] = uuid_of_key(id, &keys[0]);
     slot->tts_isnull[kAssignment] = false;
     slot->tts_isnull[kProject] = project_null;
-    slot->tts_values[kProject] = project_null ? (Datum) 0 : uuid_of_key(project);
+    slot->tts_values[kProject] = project_null ? (Datum) 0 : uuid_of_key(project, &keys[1]);
     slot->tts_isnull[kDate] = date_null;
     slot->tts_values[kDate] = date_null ? (Datum) 0 : DateADTGetDatum(date);
-    slot->tts_values[kPhase] = uuid_of_key(phase);
+    slot->tts_values[kPhase] = uuid_of_key(phase, &keys[2]);
     slot->tts_isnull[kPhase] = false;
     ExecStoreVirtualTuple(slot);
     MemoryContextSwitchTo(old);

@@ -49,6 +49,7 @@ private:
     BulkInsertState bistate_ = nullptr;
     MemoryContext batch_cxt_ = nullptr;
     TupleTableSlot* slots_[kBatch] = {};
+    pg_uuid_t* keys_ = nullptr;  // three per slot: the uuid Datums point here
     int n_ = 0;
     std::uint64_t written_ = 0;
 };

@@ -293,7 +293,7 @@ void check_name_conflicts(const Target& t, const std::vector<std::string>& relat
 // ---------------------------------------------------------------- legacy
 
 void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int64_t> restore_run,
-                 LegacyData& data)
+                 LegacyData& data, bool owners)
 {
     const Table& pp = t.phases;
     const KeyType phase_fk = column_key(pp, "project_id");
@@ -327,7 +327,8 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
             return;
         }
         const core::Key project = datum_to_key(v[1], phase_fk);
-        data.phase_project.put(id, project);
+        if (owners)
+            data.phase_project.put(id, project);
         if (data.budgets_present)
             data.budgets.add(project, v + 4, n + 4);
         if (n[2]) {
@@ -432,7 +433,8 @@ void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData
             for (std::size_t i = 0; i < b.n; i++) {
                 if (i + kPrefetch < b.n) {
                     data.index.prefetch(project[i + kPrefetch]);
-                    data.phase_project.prefetch(phase[i + kPrefetch]);
+                    if (!writer)
+                        data.phase_project.prefetch(phase[i + kPrefetch]);
                 }
                 data.assignments++;
                 const bool project_null = b.nulls[1][i];
@@ -451,7 +453,9 @@ void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData
                     data.outside++;
                     data.outside_sample.add(project[i]);
                 }
-                if (!b.nulls[3][i]) {
+                // Phases of other projects only make warnings, for preflight:
+                // the step (which archives) skips that lookup.
+                if (!writer && !b.nulls[3][i]) {
                     const core::Key* owner = data.phase_project.find(phase[i]);
                     if (!owner)
                         data.phase_missing.add(id[i]);

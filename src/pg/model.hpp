@@ -94,8 +94,10 @@ struct LegacyData {
 };
 
 // Archived timeline rows from an earlier downgrade (restore candidates).
+// owners: also map every phase to its project (for preflight's warnings
+// about assignments whose phase is in another project).
 void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int64_t> restore_run,
-                 LegacyData& data);
+                 LegacyData& data, bool owners = true);
 // One pass over the assignments: tallies against the planned timeline and,
 // with a writer, the archive of every assignment's project_phase_id.
 void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData& data,

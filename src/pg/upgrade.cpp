@@ -205,7 +205,7 @@ void prepare_upgrade(const Target& t, bool restore, UpgradePrep& prep, bool scan
     check_name_conflicts(t, relations, constraints, prep.findings);
     if (has_errors(prep.findings))
         return;
-    load_legacy(t, prep.types, prep.restore_run, prep.data);
+    load_legacy(t, prep.types, prep.restore_run, prep.data, scan_assignments);
     if (scan_assignments)
         tally_legacy_assignments(t, prep.types, prep.data);
     findings_for_upgrade(prep.data, prep.types, prep.findings);

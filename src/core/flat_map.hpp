@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/huge_alloc.hpp"
 #include "core/key.hpp"
 
 namespace phasemig::core {
@@ -122,7 +123,7 @@ private:
 
     void rehash(std::size_t capacity)
     {
-        std::vector<Slot> old;
+        std::vector<Slot, HugePageAllocator<Slot>> old;
         old.swap(slots_);
         slots_.assign(capacity, Slot{});
         mask_ = capacity - 1;
@@ -132,7 +133,7 @@ private:
                 put(s.key, s.value);
     }
 
-    std::vector<Slot> slots_;
+    std::vector<Slot, HugePageAllocator<Slot>> slots_;
     std::size_t mask_ = 0;
     std::size_t size_ = 0;
 };

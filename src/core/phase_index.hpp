@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/huge_alloc.hpp"
 #include "core/key.hpp"
 
 namespace phasemig::core {
@@ -72,7 +73,7 @@ private:
     std::vector<Day> prefix_max_end_;  // per phase, max end over its project's earlier phases
     std::vector<Project> projects_;
     // Open addressing over Projects themselves (count 0 = empty), linear probing.
-    std::vector<Project> table_;
+    std::vector<Project, HugePageAllocator<Project>> table_;
     std::size_t mask_ = 0;
     // Assignments usually come in runs of the same project; remember the last.
     mutable const Project* last_ = nullptr;

@@ -275,6 +275,16 @@ void ArchiveTableWriter::set_text(int column, const char* text, int len)
     slots_[n_]->tts_isnull[a] = false;
 }
 
+void ArchiveTableWriter::set_key(int column, Datum value, bool isnull, KeyType type)
+{
+    if (isnull) {
+        set(column, (Datum) 0, true);
+        return;
+    }
+    char buf[48];
+    set_text(column, buf, key_to_cstr(datum_to_key(value, type), type, buf));
+}
+
 void ArchiveTableWriter::end_row()
 {
     ExecStoreVirtualTuple(slots_[n_]);

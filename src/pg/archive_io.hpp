@@ -103,6 +103,8 @@ public:
     // Inside a guarded region (it calls PostgreSQL).
     void set(int column, Datum value, bool isnull);
     void set_text(int column, const char* text, int len);
+    // A key column (text): the key of a column of the given type, or NULL.
+    void set_key(int column, Datum value, bool isnull, KeyType type);
     void end_row();
     void finish();
     std::uint64_t written() const noexcept { return written_; }

@@ -92,17 +92,10 @@ std::uint64_t archive_and_type_phases(const Target& t, const KeyTypes& types, st
     out.by_phase.reserve(estimated_rows(pp.oid));
     std::vector<std::uint64_t> counts;
     scan_table(pp.oid, attrs, [&](const Datum* v, const bool* n) {
-        char buf[48];
         const core::Key id = datum_to_key(v[0], types.phase);
         w.set(kRunId, Int64GetDatum(run_id), false);
-        int len = key_to_cstr(id, types.phase, buf);
-        w.set_text(kPhaseId, buf, len);
-        if (n[1]) {
-            w.set(kProjectId, (Datum) 0, true);
-        } else {
-            len = key_to_cstr(datum_to_key(v[1], fk), fk, buf);
-            w.set_text(kProjectId, buf, len);
-        }
+        w.set_key(kPhaseId, v[0], false, types.phase);
+        w.set_key(kProjectId, v[1], n[1], fk);
         w.set(kName, v[2], n[2]);  // varchar and text share their representation
         w.set(kStart, v[3], n[3]);
         w.set(kEnd, v[4], n[4]);

@@ -159,16 +159,9 @@ std::uint64_t archive_legacy_phases(const Target& t, const KeyTypes& types, std:
         return fi;
     });
     scan_table(pp.oid, attrs, [&](const Datum* v, const bool* n) {
-        char buf[48];
         w.set(kRunId, Int64GetDatum(run_id), false);
-        int len = key_to_cstr(datum_to_key(v[0], types.phase), types.phase, buf);
-        w.set_text(kPhaseId, buf, len);
-        if (n[1]) {
-            w.set(kProjectId, (Datum) 0, true);
-        } else {
-            len = key_to_cstr(datum_to_key(v[1], fk), fk, buf);
-            w.set_text(kProjectId, buf, len);
-        }
+        w.set_key(kPhaseId, v[0], false, types.phase);
+        w.set_key(kProjectId, v[1], n[1], fk);
         if (n[2]) {
             w.set(kPhaseType, (Datum) 0, true);
         } else {

@@ -13,6 +13,12 @@
 // row's answer at once: Pass1 (before anything changes) learns which rows
 // have no entry and which rows come before their entry; Pass2 (inside the
 // rewrite, same rows in the same order) answers every row immediately.
+//
+// OnePass tries without Pass1: it answers every row that meets its entry in
+// step or after it, and rows without an entry once the archive is read to
+// the end.  A row that may come before its entry gets Unknown; the caller
+// then rolls back and takes the two passes.  Tables the application left
+// alone, or only appended to, updated and deleted from, need one pass.
 #pragma once
 
 #include <cstdint>
@@ -174,6 +180,45 @@ private:
     EntryCursor<Entry, Source> cursor_;
     const FlatKeyMap<char>& unarchived_;
     const FlatKeyMap<Entry>& early_;
+    FlatKeyMap<Entry> waiting_;
+    std::size_t peak_ = 0;
+};
+
+enum class OnePassAnswer { Found, Absent, Unknown };
+
+// Single pass (see the top of this file): the same rows in the same order.
+template <typename Entry, typename Source>
+class ArchiveMatchOnePass {
+public:
+    explicit ArchiveMatchOnePass(Source& src) : cursor_(src) {}
+
+    OnePassAnswer find(std::uint64_t pos, const Key& id, Entry& out)
+    {
+        while (const Entry* e = cursor_.peek()) {
+            if (e->pos > pos)
+                break;
+            Entry entry = cursor_.pop();
+            if (entry.pos == pos && entry.id == id) {
+                out = entry;
+                return OnePassAnswer::Found;
+            }
+            waiting_.put(entry.id, entry);  // deleted, or moved later
+            if (waiting_.size() > peak_)
+                peak_ = waiting_.size();
+        }
+        if (Entry* e = waiting_.find(id)) {
+            out = *e;
+            waiting_.erase(id);
+            return OnePassAnswer::Found;
+        }
+        // What is left of the archive lies after this row: the row has no
+        // entry, or it moved before its entry.  Only the end tells.
+        return cursor_.peek() ? OnePassAnswer::Unknown : OnePassAnswer::Absent;
+    }
+    std::size_t peak_waiting() const noexcept { return peak_; }
+
+private:
+    EntryCursor<Entry, Source> cursor_;
     FlatKeyMap<Entry> waiting_;
     std::size_t peak_ = 0;
 };

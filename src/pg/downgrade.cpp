@@ -127,9 +127,57 @@ std::uint64_t archive_and_type_phases(const Target& t, const KeyTypes& types, st
     return w.written();
 }
 
+enum class Passes { One, Two };
+
+// Adds project_phase_id and fills it in one rewrite of resource_assignments,
+// NOT NULL checked in the same pass.  Passes::Two: the first pass
+// (prepare_downgrade_assignments) has run.
+void fill_assignments(const Target& t, const KeyTypes& types, const DowngradePrep& prep, Passes passes,
+                      const std::string& phase_id_type, FillContext& ctx)
+{
+    const UpgradedData& data = prep.data;
+    ctx.token = new_fill_token();
+    ctx.data = &data;
+    ctx.phase_key = types.phase;
+    ctx.project_key = key_type_of(t.assignments.col("project_id").type);
+    ctx.assignment_key = types.assignment;
+    ctx.one_pass = passes == Passes::One;
+    ctx.expected_rows = ctx.one_pass ? estimated_rows(t.assignments.oid) : data.assignments;
+    // The archive, row by row inside the rewrite.
+    std::optional<AssignmentArchiveReader> reader;
+    std::optional<ArchivePass2> pass2;
+    std::optional<ArchiveOnePass> pass1of1;
+    if (prep.restore_assignments) {
+        reader.emplace(*prep.archive_run, types.assignment, ctx.project_key, types.phase);
+        // The rewrite meets rows in archive order: each entry read ahead
+        // prefetches what its row will look up.
+        reader->set_on_read([&](const ArchivedAssignment& e) {
+            data.index.prefetch(e.project);
+            data.phase_project.prefetch(e.phase);
+        });
+        if (ctx.one_pass) {
+            pass1of1.emplace(*reader);
+            ctx.archive_one_pass = &*pass1of1;
+        } else {
+            pass2.emplace(*reader, data.unarchived, data.early);
+            ctx.archive = &*pass2;
+        }
+    }
+    ActiveFill active(ctx);
+    const std::string ra = t.assignments.qualified;
+    spi_exec("ALTER TABLE " + ra + " ADD COLUMN project_phase_id " + phase_id_type);
+    spi_exec("ALTER TABLE " + ra + " ALTER COLUMN project_phase_id TYPE " + phase_id_type + " USING " +
+             extension().qschema + "._phasemig_fill_assignment(NULL::" + phase_id_type +
+             ", project_id, assignment_date, id, ctid, " + std::to_string(ctx.token) +
+             "), ALTER COLUMN project_phase_id SET NOT NULL");
+    if (reader)
+        reader->close();
+}
+
 std::string summarize(const std::string& schema, bool dry_run, bool restore, std::int64_t run_id, const Target& t,
                       const UpgradedData& d, const Baseline& b, const std::map<std::string, std::uint64_t>& by_type,
-                      std::uint64_t types_restored, bool alembic_moved, const Stages& stages)
+                      std::uint64_t types_restored, int assignment_passes, bool alembic_moved,
+                      const Stages& stages)
 {
     Json j;
     j.begin_object();
@@ -176,6 +224,8 @@ std::string summarize(const std::string& schema, bool dry_run, bool restore, std
         .key("outside")
         .num(static_cast<std::int64_t>(d.outside))
         .end_object();
+    // 2 when the table was reorganized since the upgrade (see the rewrite).
+    j.key("assignment_passes").num(assignment_passes);
     add_timings(j, stages);
     j.end_object();
     return j.text();
@@ -183,7 +233,7 @@ std::string summarize(const std::string& schema, bool dry_run, bool restore, std
 
 }  // namespace
 
-void prepare_downgrade(const Target& t, bool restore, DowngradePrep& prep, bool coverage)
+void prepare_downgrade(const Target& t, bool restore, DowngradePrep& prep, bool coverage, bool scan_assignments)
 {
     check_schema(t, kUpgradedRevision, prep.findings, prep.types);
     std::vector<std::pair<const Table*, std::string>> cols;
@@ -212,8 +262,14 @@ void prepare_downgrade(const Target& t, bool restore, DowngradePrep& prep, bool 
         check_coverage_all(t, prep.types, prep.data);
     else
         prep.data.projects = static_cast<std::uint64_t>(spi_int("SELECT count(*) FROM " + t.projects.qualified));
-    tally_upgraded_assignments(t, prep.types, prep.restore_assignments ? prep.archive_run : std::nullopt, prep.data);
+    if (scan_assignments)
+        prepare_downgrade_assignments(t, prep);
     findings_for_downgrade(prep.data, prep.types, prep.archive_run.has_value(), prep.findings);
+}
+
+void prepare_downgrade_assignments(const Target& t, DowngradePrep& prep)
+{
+    tally_upgraded_assignments(t, prep.types, prep.restore_assignments ? prep.archive_run : std::nullopt, prep.data);
 }
 
 namespace {
@@ -240,8 +296,9 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
 
     st.begin("preflight");
     DowngradePrep prep;
-    // The coverage warnings are for phasemig_preflight; the step goes without.
-    prepare_downgrade(t, restore, prep, false);
+    // The coverage warnings are for phasemig_preflight; the step goes
+    // without.  The assignments are read in the rewrite (see below).
+    prepare_downgrade(t, restore, prep, false, false);
     if (has_errors(prep.findings))
         refuse("downgrade", schema, prep.findings);
     const KeyTypes& types = prep.types;
@@ -273,48 +330,39 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
     const std::string tok_prefix = ext.qschema + ".";
 
     st.begin("assignments");
-    {
-        FillContext ctx;
-        ctx.token = new_fill_token();
-        ctx.data = &data;
-        ctx.phase_key = types.phase;
-        ctx.project_key = key_type_of(t.assignments.col("project_id").type);
-        ctx.assignment_key = types.assignment;
-        ctx.expected_rows = data.assignments;
-        // The second pass over the archive, row by row inside the rewrite.
-        std::optional<AssignmentArchiveReader> reader;
-        std::optional<ArchivePass2> pass2;
-        if (prep.restore_assignments) {
-            reader.emplace(*archive_run, types.assignment, ctx.project_key, types.phase);
-            // The rewrite meets rows in archive order: each entry read ahead
-            // prefetches what its row will look up.
-            reader->set_on_read([&](const ArchivedAssignment& e) {
-                data.index.prefetch(e.project);
-                data.phase_project.prefetch(e.phase);
-            });
-            pass2.emplace(*reader, data.unarchived, data.early);
-            ctx.archive = &*pass2;
-        }
-        ActiveFill active(ctx);
-        const std::string ra = t.assignments.qualified;
-        spi_exec("ALTER TABLE " + ra + " ADD COLUMN project_phase_id " + phase_id_type);
-        // One rewrite fills the column and checks NOT NULL in the same pass.
-        spi_exec("ALTER TABLE " + ra + " ALTER COLUMN project_phase_id TYPE " + phase_id_type + " USING " +
-                 tok_prefix + "_phasemig_fill_assignment(NULL::" + phase_id_type +
-                 ", project_id, assignment_date, id, ctid, " + std::to_string(ctx.token) +
-                 "), ALTER COLUMN project_phase_id SET NOT NULL");
-        if (reader)
-            reader->close();
+    // One pass first: the rewrite meets the archive as it goes, inside a
+    // subtransaction.  If a row may come before its archive entry (the table
+    // was reorganized since the upgrade), or a row cannot get a phase, the
+    // rewrite gives up, is rolled back, and the assignments are read once
+    // more before it: the two passes of core/archive_merge.hpp, and the
+    // preflight's error for assignments without phases.
+    FillContext one;
+    const bool done = try_subtransaction(
+        [&] { fill_assignments(t, types, prep, Passes::One, phase_id_type, one); },
+        [&] { return one.needs_second_pass; });
+    if (done) {
+        data.assignments = one.rows;
+        data.restored = one.restored;
+        data.matched = one.matched;
+        data.outside = one.outside;
+    } else {
+        prepare_downgrade_assignments(t, prep);
+        std::vector<Finding> findings;
+        findings_for_downgrade(data, types, archive_run.has_value(), findings);
+        if (has_errors(findings))
+            refuse("downgrade", schema, findings);
+        FillContext two;
+        fill_assignments(t, types, prep, Passes::Two, phase_id_type, two);
         // Both passes apply the same rule to the same rows under the same lock.
-        if (ctx.restored != data.restored || ctx.matched != data.matched || ctx.outside != data.outside)
+        if (two.restored != data.restored || two.matched != data.matched || two.outside != data.outside)
             throw Error(ERRCODE_INTERNAL_ERROR, "phasemig's two passes over the assignments disagree",
                         strfmt("First pass: %llu restored, %llu matched, %llu outside; rewrite: %llu, %llu, %llu.",
                                static_cast<unsigned long long>(data.restored),
                                static_cast<unsigned long long>(data.matched),
                                static_cast<unsigned long long>(data.outside),
-                               static_cast<unsigned long long>(ctx.restored),
-                               static_cast<unsigned long long>(ctx.matched),
-                               static_cast<unsigned long long>(ctx.outside)));
+                               static_cast<unsigned long long>(two.restored),
+                               static_cast<unsigned long long>(two.matched),
+                               static_cast<unsigned long long>(two.outside)));
     }
     {
         const ArchivedObject* col = find_object(objs, "column", "resource_assignments", "project_phase_id");
@@ -384,7 +432,7 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
     st.end();
 
     std::string summary =
-        summarize(schema, dry_run, restore, run_id, t, data, base, by_type, types_restored, moved, st);
+        summarize(schema, dry_run, restore, run_id, t, data, base, by_type, types_restored, done ? 1 : 2, moved, st);
     st.finish();
     end_locked_snapshot();
     restore_step_settings(settings);

@@ -63,6 +63,13 @@ KeyType arg_key_type(FunctionCallInfo fcinfo, int arg)
     return kt;
 }
 
+[[noreturn]] void give_up(FillContext& ctx)
+{
+    ctx.needs_second_pass = true;
+    throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "phasemig's single pass over the assignments gave up",
+                "The downgrade rolls this attempt back and reads the assignments twice.");
+}
+
 }  // namespace
 
 ActiveFill::ActiveFill(FillContext& ctx) : previous_(g_active)
@@ -154,16 +161,27 @@ PHASEMIG_FUNCTION(phasemig_fill_assignment)
         row.date_null = PG_ARGISNULL(2);
         row.date = row.date_null ? 0 : PG_GETARG_DATEADT(2);
         const core::PhaseIndex::Project* slot = row.project_null ? nullptr : d.index.find(row.project);
+        if (!slot && ctx.one_pass)
+            give_up(ctx);  // the first pass finds every such row and refuses with all of them
         if (!slot)
             throw Error(ERRCODE_NOT_NULL_VIOLATION,
                         row.project_null ? std::string("an assignment without a project cannot get a phase")
                                          : "project " + key_to_text(row.project, ctx.project_key) +
                                                " has assignments but no phases",
                         "project_phase_id cannot be NOT NULL for its assignments; nothing has been changed.");
-        if (ctx.archive) {
+        if (ctx.archive || ctx.archive_one_pass) {
             ArchivedAssignment e;
             const auto* tid = reinterpret_cast<const ItemPointerData*>(PG_GETARG_POINTER(4));
-            if (ctx.archive->find(tid_position(tid), row.id, e) && d.restorable(row, e)) {
+            bool found;
+            if (ctx.archive) {
+                found = ctx.archive->find(tid_position(tid), row.id, e);
+            } else {
+                const core::OnePassAnswer a = ctx.archive_one_pass->find(tid_position(tid), row.id, e);
+                if (a == core::OnePassAnswer::Unknown)
+                    give_up(ctx);
+                found = a == core::OnePassAnswer::Found;
+            }
+            if (found && d.restorable(row, e)) {
                 ctx.restored++;
                 return key_to_datum(e.phase, ctx.phase_key);
             }

@@ -25,6 +25,7 @@ struct PhaseTypes {
     std::vector<std::string> labels;
 };
 using ArchivePass2 = core::ArchiveMatchPass2<ArchivedAssignment, AssignmentArchiveReader>;
+using ArchiveOnePass = core::ArchiveMatchOnePass<ArchivedAssignment, AssignmentArchiveReader>;
 
 struct FillContext {
     std::int64_t token = 0;
@@ -35,6 +36,12 @@ struct FillContext {
     // Downgrade: the phases (date rule), and the archive met row by row.
     const UpgradedData* data = nullptr;
     ArchivePass2* archive = nullptr;
+    // Downgrade in one pass: the archive without a first pass.  A row the
+    // pass cannot answer (or that cannot get a phase) sets needs_second_pass
+    // and raises; the step rolls back and reads the assignments first.
+    bool one_pass = false;
+    ArchiveOnePass* archive_one_pass = nullptr;
+    bool needs_second_pass = false;
     std::uint64_t restored = 0;
     std::uint64_t matched = 0;
     std::uint64_t outside = 0;

@@ -400,38 +400,68 @@ void restore_step_settings(int level)
     guarded([level] { AtEOXact_GUC(true, level); });
 }
 
-std::string run_step(bool dry_run, const std::function<std::string()>& body)
+namespace {
+
+struct Subtransaction {
+    MemoryContext cxt;
+    ResourceOwner owner;
+};
+
+Subtransaction begin_subtransaction()
 {
-    if (!dry_run)
-        return body();
-    struct Saved {
-        MemoryContext cxt;
-        ResourceOwner owner;
-    };
-    Saved saved = guarded([] {
-        Saved s{CurrentMemoryContext, CurrentResourceOwner};
+    return guarded([] {
+        Subtransaction s{CurrentMemoryContext, CurrentResourceOwner};
         BeginInternalSubTransaction(nullptr);
         MemoryContextSwitchTo(s.cxt);
         return s;
     });
-    auto rollback = [&] {
-        guarded([&] {
+}
+
+void end_subtransaction(const Subtransaction& s, bool keep)
+{
+    guarded([&] {
+        if (keep)
+            ReleaseCurrentSubTransaction();
+        else
             RollbackAndReleaseCurrentSubTransaction();
-            MemoryContextSwitchTo(saved.cxt);
-            CurrentResourceOwner = saved.owner;
-        });
-    };
+        MemoryContextSwitchTo(s.cxt);
+        CurrentResourceOwner = s.owner;
+    });
+}
+
+}  // namespace
+
+std::string run_step(bool dry_run, const std::function<std::string()>& body)
+{
+    if (!dry_run)
+        return body();
+    const Subtransaction sub = begin_subtransaction();
     std::string summary;
     try {
         summary = body();
     } catch (...) {
         // Leave the subtransaction before the error travels on, so that a
         // caller's own exception block finds its subtransaction current.
-        rollback();
+        end_subtransaction(sub, false);
         throw;
     }
-    rollback();
+    end_subtransaction(sub, false);
     return summary;
+}
+
+bool try_subtransaction(const std::function<void()>& body, const std::function<bool()>& gave_up)
+{
+    const Subtransaction sub = begin_subtransaction();
+    try {
+        body();
+    } catch (...) {
+        end_subtransaction(sub, false);
+        if (gave_up())
+            return false;
+        throw;
+    }
+    end_subtransaction(sub, true);
+    return true;
 }
 
 std::string text_arg(FunctionCallInfo fcinfo, int arg, const char* name)

@@ -100,6 +100,11 @@ void restore_step_settings(int level);
 // rolled back afterwards, whatever happens.
 std::string run_step(bool dry_run, const std::function<std::string()>& body);
 
+// Runs body in a subtransaction, kept when body returns.  When body raises,
+// the subtransaction is rolled back; then the error travels on, unless
+// gave_up() says body asked for another way: then the result is false.
+bool try_subtransaction(const std::function<void()>& body, const std::function<bool()>& gave_up);
+
 // Text argument or 22004 when NULL.
 std::string text_arg(FunctionCallInfo fcinfo, int arg, const char* name);
 Datum jsonb_from_text(const std::string& json);

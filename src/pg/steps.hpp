@@ -30,6 +30,11 @@ struct DowngradePrep {
     std::vector<Finding> findings;
 };
 // coverage: also check every project's timeline (warnings for preflight).
-void prepare_downgrade(const Target& t, bool restore, DowngradePrep& prep, bool coverage = true);
+// scan_assignments: also read the assignments and the archive (preflight);
+// the downgrade first tries without (see downgrade.cpp).
+void prepare_downgrade(const Target& t, bool restore, DowngradePrep& prep, bool coverage = true,
+                       bool scan_assignments = true);
+// The part of prepare_downgrade that reads the assignments (and the archive).
+void prepare_downgrade_assignments(const Target& t, DowngradePrep& prep);
 
 }  // namespace phasemig::pg

@@ -53,7 +53,9 @@ void PhaseIndex::finalize()
         i = j;
     }
     std::size_t capacity = 16;
-    while (capacity < projects_.size() * 2)
+    // Load up to 3/4 (see FlatKeyMap::fits): 64-byte slots make the table
+    // the biggest thing a step allocates.
+    while (capacity * 3 < projects_.size() * 4)
         capacity <<= 1;
     table_.assign(capacity, Project{});
     mask_ = capacity - 1;

@@ -106,6 +106,12 @@ std::uint32_t UpgradePlanner::intern(const std::string& s)
     return id;
 }
 
+void UpgradePlanner::reserve(std::size_t phases, std::size_t projects)
+{
+    phases_.reserve(phases);
+    dates_.reserve(projects);
+}
+
 void UpgradePlanner::add_phase(const LegacyPhase& phase)
 {
     if (!dates_.find(phase.project))

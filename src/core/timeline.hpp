@@ -84,6 +84,8 @@ class UpgradePlanner {
 public:
     UpgradePlanner();
 
+    // Room for about this many phases and projects with phases (estimates).
+    void reserve(std::size_t phases, std::size_t projects);
     void add_phase(const LegacyPhase& phase);
     // A project that has phases, none of which could be added (for example an
     // unknown phase_type): it wants its dates all the same.

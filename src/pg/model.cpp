@@ -319,6 +319,15 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
     });
     core::FlatKeyMap<std::int8_t> enum_kinds;  // label OID -> kind, -1 unknown
 
+    // Sized once from the statistics: growing by doubling touches twice the
+    // memory, and fresh memory costs a page fault per page.
+    const std::uint64_t expected = estimated_rows(pp.oid);
+    data.planner.reserve(expected, std::min<std::uint64_t>(expected, estimated_rows(t.projects.oid)));
+    if (owners)
+        data.phase_project.reserve(expected);
+    if (data.budgets_present)
+        data.budgets.reserve(expected);
+
     scan_table(pp.oid, attrs, [&](const Datum* v, const bool* n) {
         data.phases++;
         const core::Key id = datum_to_key(v[0], types.phase);

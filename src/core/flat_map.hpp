@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/huge_alloc.hpp"
+#include "core/prefetch.hpp"
 #include "core/key.hpp"
 
 namespace phasemig::core {
@@ -68,7 +69,7 @@ public:
     const V* find(const Key& key) const noexcept { return const_cast<FlatKeyMap*>(this)->find(key); }
 
     // Starts loading the slot the key hashes to (see PhaseIndex::prefetch).
-    void prefetch(const Key& key) const noexcept { __builtin_prefetch(&slots_[home(key)]); }
+    void prefetch(const Key& key) const noexcept { prefetch_read(&slots_[home(key)]); }
 
     // Removes the key if present (backward-shift deletion keeps probes short).
     bool erase(const Key& key) noexcept

@@ -9,6 +9,7 @@
 
 #include "core/huge_alloc.hpp"
 #include "core/key.hpp"
+#include "core/prefetch.hpp"
 
 namespace phasemig::core {
 
@@ -49,7 +50,7 @@ public:
     void prefetch(const Key& project) const noexcept
     {
         if (!table_.empty())
-            __builtin_prefetch(&table_[KeyHash{}(project) & mask_]);
+            prefetch_read(&table_[KeyHash{}(project) & mask_]);
     }
 
     // The date rule: nullptr when no phase of the project holds the day.

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <boost/sort/pdqsort/pdqsort.hpp>
+
 namespace phasemig::pg {
 
 namespace {
@@ -171,8 +173,9 @@ std::uint64_t project_hash(const core::Key& k, const BudgetSums& s) noexcept
 
 void Budgets::finish()
 {
-    std::sort(phases_.begin(), phases_.end(),
-              [](const PhaseBudget& a, const PhaseBudget& b) { return a.project < b.project; });
+    // The sums and the digest do not depend on the order within a project.
+    boost::sort::pdqsort(phases_.begin(), phases_.end(),
+                         [](const PhaseBudget& a, const PhaseBudget& b) { return a.project < b.project; });
     digest_ = 0;
     projects_ = 0;
     for (std::size_t i = 0; i < phases_.size();) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <boost/sort/pdqsort/pdqsort.hpp>
+
 #include "core/archive_merge.hpp"
 #include "core/coverage.hpp"
 #include "pg/context.hpp"
@@ -501,7 +503,7 @@ void PhaseStats::add_name(const core::Key& project, const char* name, std::size_
 
 void PhaseStats::finish()
 {
-    std::sort(pairs.begin(), pairs.end());
+    boost::sort::pdqsort(pairs.begin(), pairs.end());
     for (std::size_t i = 1; i < pairs.size(); i++)
         if (pairs[i] == pairs[i - 1])
             duplicate_candidates++;

@@ -117,6 +117,7 @@ void UpgradePlanner::add_phase(const LegacyPhase& phase)
     if (!dates_.find(phase.project))
         dates_.put(phase.project, ProjectDates{});
     phases_.push_back(phase);
+    phases_.back().seq = static_cast<std::uint32_t>(phases_.size() - 1);
 }
 
 void UpgradePlanner::note_project(const Key& project)
@@ -155,6 +156,7 @@ void UpgradePlanner::plan(bool restore)
     projects_restored_ = projects_split_ = 0;
     planned_.reserve(phases_.size());
     planned_by_id_.reserve(phases_.size());
+    by_seq_.assign(phases_.size(), kNotPlanned);
 
     FlatKeyMap<std::uint32_t> archived_by_id;
     if (restore) {
@@ -190,8 +192,9 @@ void UpgradePlanner::plan(bool restore)
             for (std::size_t i = begin; i < end; i++) {
                 const ArchivedPhase& a = archived_[*archived_by_id.find(phases_[i].id)];
                 const std::uint32_t desc = a.description ? intern(*a.description) : 0;
+                by_seq_[phases_[i].seq] = static_cast<std::uint32_t>(planned_.size());
                 planned_by_id_.put(a.id, static_cast<std::uint32_t>(planned_.size()));
-                planned_.push_back(PlannedPhase{a.id, project, a.range, intern(a.name), desc, true});
+                planned_.push_back(PlannedPhase{a.id, project, a.range, intern(a.name), desc, true, phases_[i].seq});
             }
             projects_restored_++;
             begin = end;
@@ -217,8 +220,9 @@ void UpgradePlanner::plan(bool restore)
         for (std::uint32_t i = 0; i < k; i++) {
             const LegacyPhase& p = phases_[begin + i];
             const std::uint32_t n = ++nth[static_cast<int>(p.kind)];
+            by_seq_[p.seq] = static_cast<std::uint32_t>(planned_.size());
             planned_by_id_.put(p.id, static_cast<std::uint32_t>(planned_.size()));
-            planned_.push_back(PlannedPhase{p.id, project, ranges[i], name_id(p.kind, n), 0, false});
+            planned_.push_back(PlannedPhase{p.id, project, ranges[i], name_id(p.kind, n), 0, false, p.seq});
         }
         if (nth[0] > 1 || nth[1] > 1)
             duplicate_kinds_.push_back(project);
@@ -249,6 +253,16 @@ const PlannedPhase* UpgradePlanner::find(const Key& phase) const
 {
     const std::uint32_t* i = planned_by_id_.find(phase);
     return i ? &planned_[*i] : nullptr;
+}
+
+const PlannedPhase* UpgradePlanner::find_in_order(const Key& phase, std::size_t& cursor) const
+{
+    if (cursor < by_seq_.size() && by_seq_[cursor] != kNotPlanned && planned_[by_seq_[cursor]].id == phase)
+        return &planned_[by_seq_[cursor++]];
+    const PlannedPhase* p = find(phase);
+    if (p)
+        cursor = std::size_t{p->seq} + 1;  // back in step after it
+    return p;
 }
 
 }  // namespace phasemig::core

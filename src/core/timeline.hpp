@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/flat_map.hpp"
+#include "core/prefetch.hpp"
 #include "core/key.hpp"
 
 namespace phasemig::core {
@@ -40,6 +41,7 @@ struct LegacyPhase {
     Key project;
     PhaseKind kind = PhaseKind::Planning;
     bool has_created = false;  // created_at IS NOT NULL
+    std::uint32_t seq = 0;     // set by add_phase: the order phases were read in
     std::int64_t created = 0;  // created_at, any monotone encoding
 };
 
@@ -75,6 +77,7 @@ struct PlannedPhase {
     std::uint32_t name;         // index into UpgradePlanner::strings()
     std::uint32_t description;  // index into strings(), 0 = NULL
     bool restored;
+    std::uint32_t seq = 0;      // its LegacyPhase's
 };
 
 // Collects the legacy phases and their projects' dates, then computes every
@@ -105,6 +108,16 @@ public:
     const std::vector<ProjectProblem>& problems() const { return problems_; }
     const std::vector<PlannedPhase>& planned() const { return planned_; }
     const PlannedPhase* find(const Key& phase) const;
+    // The same for phases asked for in the order they were added (a rewrite
+    // of the table they were read from): `cursor` (0 at first) follows that
+    // order without hashing, and falls back to find() for any other phase.
+    const PlannedPhase* find_in_order(const Key& phase, std::size_t& cursor) const;
+    // Starts loading the phase `ahead` places after the cursor.
+    void prefetch_in_order(std::size_t cursor) const noexcept
+    {
+        if (cursor < by_seq_.size() && by_seq_[cursor] != kNotPlanned)
+            prefetch_read(&planned_[by_seq_[cursor]]);
+    }
     const std::string& string_at(std::uint32_t index) const { return strings_[index]; }
 
     std::size_t phase_count() const { return phases_.size(); }
@@ -134,6 +147,9 @@ private:
     std::vector<Key> duplicate_kinds_;
     std::vector<PlannedPhase> planned_;
     FlatKeyMap<std::uint32_t> planned_by_id_;
+    // Per phase in the order added: its index in planned_.
+    static constexpr std::uint32_t kNotPlanned = ~std::uint32_t{0};
+    std::vector<std::uint32_t> by_seq_;
     std::vector<std::string> strings_;
     std::unordered_map<std::string, std::uint32_t> string_ids_;
     std::size_t projects_restored_ = 0;

@@ -17,6 +17,8 @@ constexpr int kFieldPhaseType = 3;
 constexpr int kFieldStart = 1;
 // Progress is reported every this many rows.
 constexpr std::uint64_t kProgressEvery = 1 << 16;
+// How many rows ahead the upgrade's rewrite prefetches its planned phase.
+constexpr std::size_t kPlanAhead = 8;
 
 FillContext& active(std::int64_t token)
 {
@@ -41,8 +43,11 @@ const core::PlannedPhase* planned(FillContext& ctx, const core::Key& id)
 {
     if (ctx.last_planned && ctx.last_id == id)
         return ctx.last_planned;
-    ctx.last_planned = ctx.planner ? ctx.planner->find(id) : nullptr;
+    if (!ctx.planner)
+        return nullptr;
+    ctx.last_planned = ctx.planner->find_in_order(id, ctx.plan_cursor);
     ctx.last_id = id;
+    ctx.planner->prefetch_in_order(ctx.plan_cursor + kPlanAhead);
     return ctx.last_planned;
 }
 

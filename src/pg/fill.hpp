@@ -48,6 +48,7 @@ struct FillContext {
     // Upgrade: the four USING clauses of a row ask for the same phase in a row.
     core::Key last_id;
     const core::PlannedPhase* last_planned = nullptr;
+    std::size_t plan_cursor = 0;  // the rewrite meets the phases in the order they were read
     KeyType phase_key = KeyType::Unsupported;
     KeyType project_key = KeyType::Unsupported;
     KeyType assignment_key = KeyType::Unsupported;

@@ -1079,3 +1079,41 @@ TEST(UpgradePlanner, RandomAgainstModel)
     EXPECT_GT(total_split, 10000u);
     EXPECT_GT(total_problems, 1000u);
 }
+
+TEST(UpgradePlanner, FindInOrderAgreesWithFind)
+{
+    // A rewrite asks for the phases in the order they were read, except where
+    // rows were skipped (problems) or come in another order: every answer must
+    // be find()'s, whatever the order.
+    Rng rng;
+    for (int round = 0; round < 20; round++) {
+        UpgradePlanner planner;
+        std::vector<Key> ids;
+        const int n_projects = static_cast<int>(rng.range(1, 300));
+        for (int pr = 0; pr < n_projects; pr++) {
+            const Key project = Key::from_int(1000000 + pr);
+            const auto k = static_cast<int>(rng.range(1, 4));
+            for (int i = 0; i < k; i++) {
+                LegacyPhase p;
+                p.id = Key::from_int(static_cast<std::int64_t>(ids.size()) + 1);
+                p.project = project;
+                p.kind = rng.chance(0.5) ? PhaseKind::Planning : PhaseKind::Execution;
+                ids.push_back(p.id);
+                planner.add_phase(p);
+            }
+            if (!rng.chance(0.1))  // the others have no dates: not planned
+                planner.set_project_dates(project, 0, static_cast<Day>(rng.range(10, 400)));
+        }
+        std::shuffle(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(ids.size() / 2), rng.gen);
+        for (bool restore : {true, false}) {
+            planner.plan(restore);
+            std::size_t cursor = 0;
+            for (const Key& id : ids) {
+                const PlannedPhase* want = planner.find(id);
+                ASSERT_EQ(planner.find_in_order(id, cursor), want) << "round " << round;
+                planner.prefetch_in_order(cursor + 8);
+            }
+            ASSERT_EQ(planner.find_in_order(Key::from_int(-5), cursor), nullptr);
+        }
+    }
+}

@@ -55,7 +55,10 @@ std::uint64_t archive_and_type_phases(const Target& t, const KeyTypes& types, st
                                       std::optional<std::int64_t> archive_run, PhaseTypes& out,
                                       std::uint64_t& restored, std::map<std::string, std::uint64_t>& by_type)
 {
-    core::FlatKeyMap<std::uint32_t> archived;  // phase -> label
+    // phase -> label, in the upgrade's scan order: the same physical order
+    // as the scan below, unless phases were added or deleted since.
+    core::OrderedKeyMap<std::uint32_t> archived;
+    std::size_t archived_cursor = 0;
     auto label_id = [&](std::string_view label) {
         for (std::uint32_t i = 0; i < out.labels.size(); i++)
             if (out.labels[i] == label)
@@ -105,7 +108,7 @@ std::uint64_t archive_and_type_phases(const Target& t, const KeyTypes& types, st
         w.end_row();
 
         std::uint32_t label;
-        if (const std::uint32_t* a = archived.find(id)) {
+        if (const std::uint32_t* a = archived.find_in_order(id, archived_cursor)) {
             label = *a;
             restored++;
         } else {

@@ -111,7 +111,7 @@ PHASEMIG_FUNCTION(phasemig_fill_text)
         count_row(ctx);
         const std::string* value = nullptr;
         if (field == kFieldPhaseType && ctx.phase_types) {
-            if (const std::uint32_t* label = ctx.phase_types->by_phase.find(id))
+            if (const std::uint32_t* label = ctx.phase_types->by_phase.find_in_order(id, ctx.type_cursor))
                 value = &ctx.phase_types->labels[*label];
         } else if ((field == kFieldName || field == kFieldDescription) && ctx.planner) {
             const core::PlannedPhase* p = planned(ctx, id);

@@ -10,6 +10,7 @@
 
 #include "core/archive_merge.hpp"
 #include "core/flat_map.hpp"
+#include "core/ordered_map.hpp"
 #include "core/phase_index.hpp"
 #include "core/timeline.hpp"
 #include "pg/archive_io.hpp"
@@ -21,7 +22,7 @@ struct UpgradedData;
 
 // phase_type of every phase for the downgrade's rewrite: a label per phase.
 struct PhaseTypes {
-    core::FlatKeyMap<std::uint32_t> by_phase;
+    core::OrderedKeyMap<std::uint32_t> by_phase;  // in the order the phases were read
     std::vector<std::string> labels;
 };
 using ArchivePass2 = core::ArchiveMatchPass2<ArchivedAssignment, AssignmentArchiveReader>;
@@ -49,6 +50,7 @@ struct FillContext {
     core::Key last_id;
     const core::PlannedPhase* last_planned = nullptr;
     std::size_t plan_cursor = 0;  // the rewrite meets the phases in the order they were read
+    std::size_t type_cursor = 0;
     KeyType phase_key = KeyType::Unsupported;
     KeyType project_key = KeyType::Unsupported;
     KeyType assignment_key = KeyType::Unsupported;

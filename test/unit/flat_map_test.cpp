@@ -1,7 +1,11 @@
-// FlatKeyMap against std::unordered_map: random puts, finds and erases.
+// FlatKeyMap against std::unordered_map: random puts, finds and erases;
+// OrderedKeyMap against std::map in any order of lookups.
+#include <algorithm>
+#include <map>
 #include <unordered_map>
 
 #include "core/flat_map.hpp"
+#include "core/ordered_map.hpp"
 #include "test_support.hpp"
 
 using phasemig::core::FlatKeyMap;
@@ -65,5 +69,41 @@ TEST(FlatKeyMap, RandomAgainstUnorderedMap)
             EXPECT_EQ(it->second, v);
         });
         EXPECT_EQ(seen, model.size());
+    }
+}
+
+TEST(OrderedKeyMap, AnyOrderGivesTheMapsAnswers)
+{
+    // In the order added, in part shuffled, with keys added twice and keys
+    // never added: find_in_order answers as find, and as a std::map would.
+    phasemig::test::Rng rng;
+    for (int round = 0; round < 50; round++) {
+        phasemig::core::OrderedKeyMap<std::uint32_t> m;
+        std::map<Key, std::uint32_t> model;
+        std::vector<Key> keys;
+        const auto n = static_cast<std::size_t>(rng.range(0, 3000));
+        for (std::size_t i = 0; i < n; i++) {
+            const Key k = rng.chance(0.05) && !keys.empty() ? keys[static_cast<std::size_t>(rng.range(0, static_cast<std::int64_t>(keys.size()) - 1))]
+                                                           : Key::from_int(rng.range(0, 1 << 20));
+            const auto v = static_cast<std::uint32_t>(rng.u64());
+            m.put(k, v);
+            model[k] = v;
+            keys.push_back(k);
+        }
+        for (int i = 0; i < 20; i++)
+            keys.insert(keys.begin() + static_cast<std::ptrdiff_t>(rng.range(0, static_cast<std::int64_t>(keys.size()))),
+                        Key::from_int(-1 - rng.range(0, 1000)));  // never added
+        if (rng.chance(0.5))
+            std::shuffle(keys.begin(), keys.begin() + static_cast<std::ptrdiff_t>(keys.size() / 3), rng.gen);
+        EXPECT_EQ(m.size(), model.size());
+        std::size_t cursor = 0;
+        for (const Key& k : keys) {
+            auto it = model.find(k);
+            const std::uint32_t* got = m.find_in_order(k, cursor);
+            ASSERT_EQ(got != nullptr, it != model.end()) << "round " << round;
+            if (got)
+                ASSERT_EQ(*got, it->second) << "round " << round;
+            ASSERT_EQ(m.find(k), got) << "round " << round;
+        }
     }
 }

@@ -210,10 +210,14 @@ def q1(conn, sql, params=None):
 
 def timed(conn, sql, params=None, pid=None, checkpoint=True, stage_conn=None):
     """Runs one statement and times it from the client (perf_counter around
-    execute + fetch).  CHECKPOINT first (not timed).  With pid, samples that
-    backend's memory meanwhile.  Returns a dict."""
+    execute + fetch).  CHECKPOINT first, then sync(2) (not timed): with
+    fsync = off the kernel would otherwise write back the database copies
+    made just before (gigabytes at 10M) while the statement runs, which made
+    the same step 30-50% slower from one run to the next.  With pid, samples
+    that backend's memory meanwhile.  Returns a dict."""
     if checkpoint:
         q(conn, "CHECKPOINT")
+        os.sync()
     del conn.notices[:]
     sampler = MemSampler(pid, stage_conn=stage_conn) if pid else None
     load = loadavg()

@@ -48,6 +48,23 @@ public:
         has_ = false;
         return next_;
     }
+    // Consumes the entries up to the row's position: true with the row's own
+    // entry in `out` if it stands there; passed(entry) for every other one.
+    template <typename Passed>
+    bool meet(std::uint64_t pos, const Key& id, Entry& out, Passed&& passed)
+    {
+        while (const Entry* e = peek()) {
+            if (e->pos > pos)
+                break;
+            Entry entry = pop();
+            if (entry.pos == pos && entry.id == id) {
+                out = entry;
+                return true;
+            }
+            passed(entry);
+        }
+        return false;
+    }
 
 private:
     Source& src_;
@@ -68,15 +85,10 @@ public:
     void row(std::uint64_t pos, const Row& r, OnPair&& on_pair, OnEntry&& on_entry)
     {
         // Entries before this position belong to rows that are gone from it.
-        while (const Entry* e = cursor_.peek()) {
-            if (e->pos > pos)
-                break;
-            Entry entry = cursor_.pop();
-            if (entry.pos == pos && entry.id == r.id) {
-                on_pair(r, entry);
-                return;
-            }
-            passed(entry, on_pair, on_entry);
+        Entry entry;
+        if (cursor_.meet(pos, r.id, entry, [&](const Entry& e) { passed(e, on_pair, on_entry); })) {
+            on_pair(r, entry);
+            return;
         }
         if (Entry* e = waiting_entries_.find(r.id)) {
             on_pair(r, *e);  // the row moved to a later position
@@ -147,21 +159,16 @@ public:
     // The row's entry in `out`; false for a row without one.
     bool find(std::uint64_t pos, const Key& id, Entry& out)
     {
-        while (const Entry* e = cursor_.peek()) {
-            if (e->pos > pos)
-                break;
-            Entry entry = cursor_.pop();
-            if (entry.pos == pos && entry.id == id) {
-                out = entry;
-                return true;
-            }
+        const bool in_step = cursor_.meet(pos, id, out, [&](const Entry& entry) {
             // Rows that came before their entry were answered already.
             if (!early_.find(entry.id)) {
                 waiting_.put(entry.id, entry);
                 if (waiting_.size() > peak_)
                     peak_ = waiting_.size();
             }
-        }
+        });
+        if (in_step)
+            return true;
         if (Entry* e = waiting_.find(id)) {
             out = *e;
             waiting_.erase(id);
@@ -194,18 +201,13 @@ public:
 
     OnePassAnswer find(std::uint64_t pos, const Key& id, Entry& out)
     {
-        while (const Entry* e = cursor_.peek()) {
-            if (e->pos > pos)
-                break;
-            Entry entry = cursor_.pop();
-            if (entry.pos == pos && entry.id == id) {
-                out = entry;
-                return OnePassAnswer::Found;
-            }
+        const bool in_step = cursor_.meet(pos, id, out, [&](const Entry& entry) {
             waiting_.put(entry.id, entry);  // deleted, or moved later
             if (waiting_.size() > peak_)
                 peak_ = waiting_.size();
-        }
+        });
+        if (in_step)
+            return OnePassAnswer::Found;
         if (Entry* e = waiting_.find(id)) {
             out = *e;
             waiting_.erase(id);

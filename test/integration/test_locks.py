@@ -141,14 +141,16 @@ def blocked_case(db, label, step, blocker_sql, settings, expect_timeout_ms, retr
     with load:
         time.sleep(0.2 if app else 0)
         call = run_step(db, step, settings, statement_timeout=f"{int((bound + 5) * 1000)}ms")
-        # While it waits, pg_blocking_pids (the hint's advice) names the blocker.
+        # While it waits, pg_blocking_pids (the hint's advice) names the
+        # blocker.  It may first name an application session whose short
+        # transaction the step queues behind for a moment: keep looking.
         with contextlib.closing(pmtest.connect(db)) as o, o.cursor() as ocur:
             def blocked():
                 ocur.execute("SELECT pg_blocking_pids(%s)", (call.pid,))
-                pids = ocur.fetchone()[0]
-                return pids if pids else None
-            pids = pmtest.wait_for(blocked, timeout=bound + 5, interval=0.02)
-            blocking_seen = pids or []
+                pids = ocur.fetchone()[0] or []
+                blocking_seen.extend(p for p in pids if p not in blocking_seen)
+                return True if blocker_pid in pids else None
+            pmtest.wait_for(blocked, timeout=bound + 5, interval=0.02)
         call.join(bound + 30)
         time.sleep(0.1)
     blocker.rollback()

@@ -26,8 +26,25 @@ SELECT s -> 'upgrade' ->> 'phases' AS phases, s -> 'upgrade' ->> 'assignments' A
 SELECT phase_id, project_id, phase_type, total_budget FROM phasemig_phase_archive ORDER BY phase_id;
 SELECT row_position, assignment_id, project_id, assignment_date, project_phase_id
   FROM phasemig_archived_assignments ORDER BY row_position;
-SELECT assignment_key FROM phasemig_assignment_archive ORDER BY row_position LIMIT 1;
+-- The table holds chunks of packed entries; the view decodes them.
+SELECT run_id, chunk_no, entries, first_position, last_position, length(data) AS bytes FROM phasemig_assignment_archive;
+SELECT assignment_key FROM phasemig_assignment_archive, _phasemig_archive_entries(data) ORDER BY row_position LIMIT 1;
 SELECT kind, name, type, definition, default_expr FROM phasemig_object_archive ORDER BY object_no;
+
+-- A damaged archive is refused, never guessed at: a chunk cut short, a chunk
+-- of an unknown format, chunks out of the order they were written.
+\set SHOW_CONTEXT never
+BEGIN;
+UPDATE phasemig_assignment_archive SET data = substr(data, 1, length(data) - 1);
+SELECT phasemig_downgrade('ar') -> 'assignments';
+ROLLBACK;
+BEGIN;
+UPDATE phasemig_assignment_archive SET chunk_no = 1;
+SELECT phasemig_downgrade('ar') -> 'assignments';
+ROLLBACK;
+SELECT * FROM _phasemig_archive_entries('\x02');
+SELECT count(*) FROM _phasemig_archive_entries('\x01');
+\set SHOW_CONTEXT errors
 
 -- restore => false: every assignment is matched by date (102 lies outside its
 -- project: first phase, and the warning), but phase_type keeps its archived

@@ -1,20 +1,40 @@
--- Version 1.0 installed, used, then updated in place to 1.1: the archives
--- and the verify history survive ALTER EXTENSION UPDATE, and 1.1 adds
--- phasemig_assert and phasemig_progress.
+-- Version 1.0 installed, used, then updated in place to 1.1 and 1.2: the
+-- archives and the verify history survive ALTER EXTENSION UPDATE; 1.1 adds
+-- phasemig_assert and phasemig_progress; 1.2 packs the assignment archive
+-- (a row per assignment until 1.1) into chunks.
 \set ECHO none
 \i test/regress/fixture.sql
 \set ECHO all
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS phasemig CASCADE;
 RESET client_min_messages;
-CREATE EXTENSION phasemig VERSION '1.0';
-SELECT extversion FROM pg_extension WHERE extname = 'phasemig';
+
+-- The state a 1.0 upgrade leaves: made by this version's upgrade, kept aside,
+-- and written back in the 1.0 layout under an extension created at 1.0
+-- (this module no longer writes that layout).
+CREATE EXTENSION phasemig;
 SELECT pm_legacy_schema('up');
 INSERT INTO up.projects VALUES (1, 'A', '2025-01-01', '2025-01-31');
 INSERT INTO up.project_phases (id, project_id, phase_type, total_budget) VALUES (11, 1, 'PLANNING', 1), (12, 1, 'EXECUTION', 2);
 INSERT INTO up.resource_assignments (id, project_id, project_phase_id, assignment_date)
 VALUES (101, 1, 12, '2025-01-02'), (102, 1, 11, '2025-02-15');
 SELECT phasemig_upgrade('up') -> 'assignments';
+CREATE TEMP TABLE kept_run AS SELECT * FROM phasemig_run;
+CREATE TEMP TABLE kept_phases AS SELECT * FROM phasemig_phase_archive;
+CREATE TEMP TABLE kept_objects AS SELECT * FROM phasemig_object_archive;
+CREATE TEMP TABLE kept_entries AS
+SELECT a.run_id, e.* FROM phasemig_assignment_archive a, _phasemig_archive_entries(a.data) e;
+DROP EXTENSION phasemig;
+CREATE EXTENSION phasemig VERSION '1.0';
+SELECT extversion FROM pg_extension WHERE extname = 'phasemig';
+INSERT INTO phasemig_run SELECT * FROM kept_run;
+SELECT setval('phasemig_run_run_id_seq', (SELECT max(run_id) FROM phasemig_run)) AS run_id_seq;
+INSERT INTO phasemig_phase_archive SELECT * FROM kept_phases;
+INSERT INTO phasemig_object_archive SELECT * FROM kept_objects;
+SELECT setval('phasemig_object_archive_object_no_seq', (SELECT max(object_no) FROM phasemig_object_archive)) AS object_no_seq;
+INSERT INTO phasemig_assignment_archive
+SELECT run_id, row_position, assignment_key, project_key, assignment_date, phase_key FROM kept_entries ORDER BY row_position;
+SELECT row_position, assignment_id, project_phase_id FROM phasemig_archived_assignments ORDER BY row_position;
 SELECT check_no, passed FROM phasemig_verify('up') WHERE NOT passed;
 SELECT 'phasemig_assert(text)'::regprocedure;
 
@@ -30,7 +50,21 @@ SELECT phasemig_assert('up');
 SELECT passed, failed_checks FROM phasemig_verify_history ORDER BY verify_id;
 UPDATE up.project_phases SET end_date = '2025-01-16' WHERE id = 11;
 
--- The 1.0 archive still restores the assignments after the update.
+-- 1.2: the rows become one chunk, which the view shows as the same entries;
+-- nothing else of phasemig's state changes, and the dump still covers it.
+ALTER EXTENSION phasemig UPDATE TO '1.2';
+SELECT extversion FROM pg_extension WHERE extname = 'phasemig';
+SELECT run_id, chunk_no, entries, first_position, last_position FROM phasemig_assignment_archive;
+SELECT row_position, assignment_id, project_phase_id FROM phasemig_archived_assignments ORDER BY row_position;
+SELECT (SELECT count(*) FROM phasemig_run) AS runs, (SELECT count(*) FROM phasemig_phase_archive) AS phases,
+       (SELECT count(*) FROM phasemig_verify_history) AS verifications;
+SELECT c.relname FROM pg_extension x, unnest(x.extconfig) t(oid) JOIN pg_class c ON c.oid = t.oid
+ WHERE x.extname = 'phasemig' ORDER BY 1;
+SELECT count(*) AS dangling FROM pg_extension x, unnest(x.extconfig) t(oid)
+ WHERE x.extname = 'phasemig' AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = t.oid);
+
+-- The 1.0 archive still restores the assignments after the updates (101 by
+-- date alone would get phase 11).
 SELECT phasemig_downgrade('up') -> 'assignments';
 SELECT id, project_phase_id FROM up.resource_assignments ORDER BY id;
 SELECT count(*) AS progress_rows FROM phasemig_progress;

@@ -12,9 +12,8 @@ namespace phasemig::pg {
 namespace {
 
 // Column order of phasemig_assignment_archive (checked when opened).
-enum Col { kRun, kPosition, kAssignment, kProject, kDate, kPhase, kCols };
-const char* const kColNames[kCols] = {"run_id",      "row_position",    "assignment_key",
-                                      "project_key", "assignment_date", "phase_key"};
+enum Col { kRun, kChunk, kEntries, kFirst, kLast, kData, kCols };
+const char* const kColNames[kCols] = {"run_id", "chunk_no", "entries", "first_position", "last_position", "data"};
 
 Relation open_archive(LOCKMODE mode)
 {
@@ -39,24 +38,37 @@ Relation open_archive(LOCKMODE mode)
     });
 }
 
-// The core's 16-byte key as a uuid Datum, in the writer's per-batch array.
-Datum uuid_of_key(const core::Key& key, pg_uuid_t* u)
+Error corrupt_chunk(std::int64_t run_id, std::int32_t chunk_no, const std::string& what)
 {
-    key.to_uuid(u->data);
-    return UUIDPGetDatum(u);
+    return Error(ERRCODE_DATA_CORRUPTED, "phasemig's assignment archive is damaged",
+                 strfmt("Chunk %d of upgrade run %lld %s.", chunk_no, static_cast<long long>(run_id), what.c_str()),
+                 "phasemig_purge_archive() removes the archive; the downgrade then matches every assignment by date.");
 }
 
 }  // namespace
 
-AssignmentArchiveWriter::AssignmentArchiveWriter(std::int64_t run_id, KeyType assignment, KeyType project,
-                                                 KeyType phase)
-    : run_id_(run_id), assignment_(assignment), project_(project), phase_(phase)
+void decode_archive_chunk(const unsigned char* data, std::size_t len, std::int64_t entries, std::int64_t run_id,
+                          std::int32_t chunk_no, std::vector<ArchivedAssignment>& out)
+{
+    out.clear();
+    core::ChunkDecoder dec(data, len);
+    ArchivedAssignment e;
+    while (dec.next(e))
+        out.push_back(e);
+    if (!dec.ok())
+        throw corrupt_chunk(run_id, chunk_no, strfmt("does not decode (entry %zu)", out.size() + 1));
+    if (static_cast<std::int64_t>(out.size()) != entries)
+        throw corrupt_chunk(run_id, chunk_no,
+                            strfmt("holds %zu entries, not the %lld recorded", out.size(),
+                                   static_cast<long long>(entries)));
+}
+
+AssignmentArchiveWriter::AssignmentArchiveWriter(std::int64_t run_id) : run_id_(run_id)
 {
     rel_ = open_archive(RowExclusiveLock);
     guarded([&] {
         bistate_ = GetBulkInsertState();
         batch_cxt_ = AllocSetContextCreate(CurrentMemoryContext, "phasemig archive batch", ALLOCSET_DEFAULT_SIZES);
-        keys_ = static_cast<pg_uuid_t*>(palloc(sizeof(pg_uuid_t) * kBatch * 3));
         for (int i = 0; i < kBatch; i++)
             slots_[i] = MakeSingleTupleTableSlot(RelationGetDescr(rel_), &TTSOpsVirtual);
     });
@@ -64,27 +76,29 @@ AssignmentArchiveWriter::AssignmentArchiveWriter(std::int64_t run_id, KeyType as
 
 AssignmentArchiveWriter::~AssignmentArchiveWriter() = default;  // PostgreSQL resources end with the transaction
 
-void AssignmentArchiveWriter::add(std::uint64_t pos, const core::Key& id, bool project_null,
-                                  const core::Key& project, bool date_null, core::Day date, const core::Key& phase)
+void AssignmentArchiveWriter::end_chunk()
 {
-    MemoryContext old = MemoryContextSwitchTo(batch_cxt_);
+    if (enc_.entries() == 0)
+        return;
     TupleTableSlot* slot = slots_[n_];
     ExecClearTuple(slot);
-    slot->tts_values[kRun] = Int64GetDatum(run_id_);
-    slot->tts_isnull[kRun] = false;
-    slot->tts_values[kPosition] = Int64GetDatum(static_cast<std::int64_t>(pos));
-    slot->tts_isnull[kPosition] = false;
-    pg_uuid_t* keys = &keys_[n_ * 3];
-    slot->tts_values[kAssignment] = uuid_of_key(id, &keys[0]);
-    slot->tts_isnull[kAssignment] = false;
-    slot->tts_isnull[kProject] = project_null;
-    slot->tts_values[kProject] = project_null ? (Datum) 0 : uuid_of_key(project, &keys[1]);
-    slot->tts_isnull[kDate] = date_null;
-    slot->tts_values[kDate] = date_null ? (Datum) 0 : DateADTGetDatum(date);
-    slot->tts_values[kPhase] = uuid_of_key(phase, &keys[2]);
-    slot->tts_isnull[kPhase] = false;
+    bytea* data = static_cast<bytea*>(MemoryContextAlloc(batch_cxt_, VARHDRSZ + enc_.size()));
+    SET_VARSIZE(data, VARHDRSZ + enc_.size());
+    memcpy(VARDATA(data), enc_.data(), enc_.size());
+    Datum* v = slot->tts_values;
+    bool* nl = slot->tts_isnull;
+    v[kRun] = Int64GetDatum(run_id_);
+    v[kChunk] = Int32GetDatum(chunk_no_);
+    v[kEntries] = Int32GetDatum(static_cast<std::int32_t>(enc_.entries()));
+    v[kFirst] = Int64GetDatum(static_cast<std::int64_t>(enc_.first_pos()));
+    v[kLast] = Int64GetDatum(static_cast<std::int64_t>(enc_.last_pos()));
+    v[kData] = PointerGetDatum(data);
+    for (int i = 0; i < kCols; i++)
+        nl[i] = false;
     ExecStoreVirtualTuple(slot);
-    MemoryContextSwitchTo(old);
+    written_ += enc_.entries();
+    chunk_no_++;
+    enc_.reset();
     if (++n_ == kBatch)
         flush();
 }
@@ -101,13 +115,13 @@ void AssignmentArchiveWriter::flush()
     for (int i = 0; i < n_; i++)
         ExecClearTuple(slots_[i]);
     MemoryContextReset(batch_cxt_);
-    written_ += static_cast<std::uint64_t>(n_);
     n_ = 0;
 }
 
 void AssignmentArchiveWriter::finish()
 {
     guarded([&] {
+        end_chunk();
         flush();
         FreeBulkInsertState(bistate_);
         table_finish_bulk_insert(rel_, TABLE_INSERT_SKIP_FSM);
@@ -119,66 +133,65 @@ void AssignmentArchiveWriter::finish()
     rel_ = nullptr;
 }
 
-AssignmentArchiveReader::AssignmentArchiveReader(std::int64_t run_id, KeyType assignment, KeyType project,
-                                                 KeyType phase)
-    : run_id_(run_id), assignment_(assignment), project_(project), phase_(phase)
+AssignmentArchiveReader::AssignmentArchiveReader(std::int64_t run_id) : run_id_(run_id)
 {
+    entries_.reserve(AssignmentArchiveWriter::kChunkBytes);
     rel_ = open_archive(AccessShareLock);
     guarded([&] {
+        // Never a synchronized scan: the chunks are read in the order written.
         scan_ = table_beginscan_strat(rel_, GetActiveSnapshot(), 0, nullptr, true, false);
         slot_ = table_slot_create(rel_, nullptr);
+        chunk_cxt_ = AllocSetContextCreate(CurrentMemoryContext, "phasemig archive chunk", ALLOCSET_SMALL_SIZES);
     });
 }
 
 AssignmentArchiveReader::~AssignmentArchiveReader() = default;  // close() or the end of the transaction
 
-void AssignmentArchiveReader::refill()
+bool AssignmentArchiveReader::load_chunk()
 {
-    if (exhausted_ || !scan_)
-        return;
-    // One guard for a run of entries, up to the look-ahead.
-    const std::size_t want = kAhead - count_;
-    const std::size_t got = guarded([&] {
-        std::size_t n = 0;
-        while (n < want && table_scan_getnextslot(scan_, ForwardScanDirection, slot_)) {
+    if (!scan_)
+        return false;
+    const unsigned char* data = nullptr;
+    std::size_t len = 0;
+    std::int32_t chunk_no = 0;
+    std::int64_t entries = 0;
+    const bool found = guarded([&] {
+        MemoryContextReset(chunk_cxt_);
+        while (table_scan_getnextslot(scan_, ForwardScanDirection, slot_)) {
             slot_getallattrs(slot_);
             const Datum* v = slot_->tts_values;
             const bool* nl = slot_->tts_isnull;
-            if (nl[kRun] || DatumGetInt64(v[kRun]) != run_id_ || nl[kAssignment] || nl[kPhase] || nl[kPosition])
+            if (nl[kRun] || DatumGetInt64(v[kRun]) != run_id_)
                 continue;
-            if ((++read_ & 0x3fff) == 0)
-                CHECK_FOR_INTERRUPTS();
-            ArchivedAssignment& out = ring_[(head_ + count_ + n) % kAhead];
-            out.pos = static_cast<std::uint64_t>(DatumGetInt64(v[kPosition]));
-            out.id = core::Key::from_uuid(DatumGetUUIDP(v[kAssignment])->data);
-            out.phase = core::Key::from_uuid(DatumGetUUIDP(v[kPhase])->data);
-            out.has_project = !nl[kProject];
-            if (!nl[kProject])
-                out.project = core::Key::from_uuid(DatumGetUUIDP(v[kProject])->data);
-            out.has_date = !nl[kDate];
-            out.date = nl[kDate] ? 0 : DatumGetDateADT(v[kDate]);
-            n++;
+            CHECK_FOR_INTERRUPTS();
+            if (nl[kChunk] || nl[kEntries] || nl[kData])
+                ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("phasemig's assignment archive is damaged"),
+                                errdetail("A chunk of upgrade run %lld has a NULL chunk_no, entries or data.",
+                                          static_cast<long long>(run_id_))));
+            chunk_no = DatumGetInt32(v[kChunk]);
+            entries = DatumGetInt32(v[kEntries]);
+            // Stored inline as written; a restored copy may have been
+            // compressed or moved out of line.
+            MemoryContext old = MemoryContextSwitchTo(chunk_cxt_);
+            struct varlena* b = pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(v[kData])));
+            MemoryContextSwitchTo(old);
+            data = reinterpret_cast<const unsigned char*>(VARDATA_ANY(b));
+            len = VARSIZE_ANY_EXHDR(b);
+            return true;
         }
-        return n;
-    });
-    if (got < want)
-        exhausted_ = true;
-    for (std::size_t i = 0; i < got; i++) {
-        if (on_read_)
-            on_read_(ring_[(head_ + count_ + i) % kAhead]);
-    }
-    count_ += got;
-}
-
-bool AssignmentArchiveReader::next(ArchivedAssignment& out)
-{
-    if (count_ <= kAhead / 2)
-        refill();
-    if (count_ == 0)
         return false;
-    out = ring_[head_];
-    head_ = (head_ + 1) % kAhead;
-    count_--;
+    });
+    if (!found) {
+        close();
+        return false;
+    }
+    if (chunk_no != next_chunk_)
+        throw corrupt_chunk(run_id_, chunk_no,
+                            strfmt("comes where chunk %d should: the table is not in the order it was written",
+                                   next_chunk_));
+    next_chunk_++;
+    decode_archive_chunk(data, len, entries, run_id_, chunk_no, entries_);
+    at_ = 0;
     return true;
 }
 
@@ -190,6 +203,7 @@ void AssignmentArchiveReader::close()
         ExecDropSingleTupleTableSlot(slot_);
         table_endscan(scan_);
         table_close(rel_, AccessShareLock);
+        MemoryContextDelete(chunk_cxt_);
     });
     scan_ = nullptr;
 }

@@ -1,13 +1,15 @@
 // The assignment archive, written and read directly through the table access
 // method: one pass of the upgrade writes it while it reads the assignments
 // (no INSERT ... SELECT, no text casts in SQL), and the downgrade streams it
-// back in the order it was written.
+// back in the order it was written.  Entries are packed into chunks of about
+// 2 kB (core/archive_codec.hpp), a row each.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <vector>
 
+#include "core/archive_codec.hpp"
 #include "core/key.hpp"
 #include "pg/keys.hpp"
 #include "pg/postgres_headers.hpp"
@@ -15,74 +17,98 @@
 namespace phasemig::pg {
 
 // One archived assignment as the downgrade needs it.
-struct ArchivedAssignment {
-    std::uint64_t pos = 0;  // its ctid at the upgrade (block << 16 | offset)
-    core::Key id;
-    core::Key project;
-    bool has_project = false;
-    bool has_date = false;
-    DateADT date = 0;
-    core::Key phase;
-};
+using ArchivedAssignment = core::ArchiveEntry;
 
-// Appends rows to phasemig_assignment_archive in batches, always at the end
-// of the table (no free-space reuse), so they stay in the order written.
-// add() runs inside a scan's guarded batch: it holds no C++ object with a
-// destructor across its PostgreSQL calls.
+// Appends the archive of one run to phasemig_assignment_archive: entries are
+// packed into chunks (core/archive_codec.hpp), one row per chunk, written in
+// batches always at the end of the table (no free-space reuse), so the
+// chunks stay in the order written.  add() runs inside a scan's guarded
+// batch: it holds no C++ object with a destructor across its PostgreSQL calls.
 class AssignmentArchiveWriter {
 public:
-    AssignmentArchiveWriter(std::int64_t run_id, KeyType assignment, KeyType project, KeyType phase);
+    explicit AssignmentArchiveWriter(std::int64_t run_id);
     ~AssignmentArchiveWriter();
     void add(std::uint64_t pos, const core::Key& id, bool project_null, const core::Key& project, bool date_null,
-             core::Day date, const core::Key& phase);
+             core::Day date, const core::Key& phase)
+    {
+        if (!enc_.has_room())
+            end_chunk();
+        core::ArchiveEntry e;
+        e.pos = pos;
+        e.id = id;
+        e.has_project = !project_null;
+        e.project = project;
+        e.has_date = !date_null;
+        e.date = date;
+        e.phase = phase;
+        enc_.add(e);
+    }
     void finish();
     std::uint64_t written() const noexcept { return written_; }
+    std::uint64_t chunks() const noexcept { return static_cast<std::uint64_t>(chunk_no_); }
+
+    // Bytes of entries per chunk: the row stays under the TOAST threshold
+    // (about 2 kB), so it is stored inline and never compressed.
+    static constexpr std::size_t kChunkBytes = 1960;
 
 private:
+    void end_chunk();
     void flush();
-    static constexpr int kBatch = 1000;
+    static constexpr int kBatch = 64;
     std::int64_t run_id_;
-    KeyType assignment_;
-    KeyType project_;
-    KeyType phase_;
     Relation rel_ = nullptr;
     BulkInsertState bistate_ = nullptr;
     MemoryContext batch_cxt_ = nullptr;
     TupleTableSlot* slots_[kBatch] = {};
-    pg_uuid_t* keys_ = nullptr;  // three per slot: the uuid Datums point here
+    unsigned char buf_[kChunkBytes];
+    core::ChunkEncoder enc_{buf_, kChunkBytes};
     int n_ = 0;
+    std::int32_t chunk_no_ = 0;
     std::uint64_t written_ = 0;
 };
 
-// Streams the archive of one run in physical order (the order written),
-// reading a little ahead: on_read (if set) sees each entry as it is read,
-// so the lookups it will need can be prefetched before it is consumed.
+// Streams the archive of one run in the order written, a chunk at a time:
+// on_read (if set) sees each entry a little before it is consumed, so the
+// lookups it will need can be prefetched.  A chunk that does not decode, or
+// chunks out of order, raise data_corrupted.
 class AssignmentArchiveReader {
 public:
-    AssignmentArchiveReader(std::int64_t run_id, KeyType assignment, KeyType project, KeyType phase);
+    explicit AssignmentArchiveReader(std::int64_t run_id);
     ~AssignmentArchiveReader();
-    bool next(ArchivedAssignment& out);
+    bool next(ArchivedAssignment& out)
+    {
+        while (at_ == entries_.size())
+            if (!load_chunk())
+                return false;
+        if (on_read_ && at_ + kAhead < entries_.size())
+            on_read_(entries_[at_ + kAhead]);
+        out = entries_[at_++];
+        read_++;
+        return true;
+    }
     void set_on_read(std::function<void(const ArchivedAssignment&)> f) { on_read_ = std::move(f); }
     void close();
     std::uint64_t read() const noexcept { return read_; }
 
 private:
+    bool load_chunk();
+    static constexpr std::size_t kAhead = 16;
     std::int64_t run_id_;
-    KeyType assignment_;
-    KeyType project_;
-    KeyType phase_;
     Relation rel_ = nullptr;
     TableScanDesc scan_ = nullptr;
     TupleTableSlot* slot_ = nullptr;
+    MemoryContext chunk_cxt_ = nullptr;
+    std::vector<ArchivedAssignment> entries_;
+    std::size_t at_ = 0;
+    std::int32_t next_chunk_ = 0;
     std::uint64_t read_ = 0;
-    void refill();
-    static constexpr std::size_t kAhead = 32;
-    ArchivedAssignment ring_[kAhead];
-    std::size_t head_ = 0;
-    std::size_t count_ = 0;
-    bool exhausted_ = false;
     std::function<void(const ArchivedAssignment&)> on_read_;
 };
+
+// Decodes one chunk (the SQL view's function and the 1.1 -> 1.2 update use
+// it); raises data_corrupted when it does not decode to `entries` entries.
+void decode_archive_chunk(const unsigned char* data, std::size_t len, std::int64_t entries, std::int64_t run_id,
+                          std::int32_t chunk_no, std::vector<ArchivedAssignment>& out);
 
 // One of phasemig's own tables: its OID and the attribute numbers of the
 // columns asked for (raises when the table or a column is missing).

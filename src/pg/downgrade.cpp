@@ -151,7 +151,7 @@ void fill_assignments(const Target& t, const KeyTypes& types, const DowngradePre
     std::optional<ArchivePass2> pass2;
     std::optional<ArchiveOnePass> pass1of1;
     if (prep.restore_assignments) {
-        reader.emplace(*prep.archive_run, types.assignment, ctx.project_key, types.phase);
+        reader.emplace(*prep.archive_run);
         // The rewrite meets rows in archive order: each entry read ahead
         // prefetches what its row will look up.
         reader->set_on_read([&](const ArchivedAssignment& e) {

@@ -730,7 +730,7 @@ void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::opt
     // One pass over the table and the archive side by side (first pass of
     // core::ArchiveMatch*): what it learns is kept for the rewrite.  Entries
     // come a little ahead of their rows: their lookups are prefetched.
-    AssignmentArchiveReader reader(*archive_run, types.assignment, fk, types.phase);
+    AssignmentArchiveReader reader(*archive_run);
     reader.set_on_read([&](const ArchivedAssignment& e) { data.phase_project.prefetch(e.phase); });
     core::ArchiveMatchPass1<AssignmentRow, ArchivedAssignment, AssignmentArchiveReader> pass(reader);
     auto on_pair = [&](const AssignmentRow& row, const ArchivedAssignment& e) { decide(row, &e); };

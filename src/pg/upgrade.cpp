@@ -251,8 +251,7 @@ std::string upgrade(const std::string& schema, bool dry_run, bool restore)
     {
         // One pass over the assignments: archived in their physical order,
         // and tallied against the new timeline for the summary.
-        AssignmentArchiveWriter writer(run_id, types.assignment, key_type_of(t.assignments.col("project_id").type),
-                                       key_type_of(t.assignments.col("project_phase_id").type));
+        AssignmentArchiveWriter writer(run_id);
         tally_legacy_assignments(t, types, data, &writer);
         writer.finish();
         archived = writer.written();

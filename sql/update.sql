@@ -18,6 +18,9 @@ INSERT INTO up.projects VALUES (1, 'A', '2025-01-01', '2025-01-31');
 INSERT INTO up.project_phases (id, project_id, phase_type, total_budget) VALUES (11, 1, 'PLANNING', 1), (12, 1, 'EXECUTION', 2);
 INSERT INTO up.resource_assignments (id, project_id, project_phase_id, assignment_date)
 VALUES (101, 1, 12, '2025-01-02'), (102, 1, 11, '2025-02-15');
+-- Enough assignments for the 1.2 archive to take several chunks.
+INSERT INTO up.resource_assignments (id, project_id, project_phase_id, assignment_date)
+SELECT 1000 + i, 1, CASE WHEN i % 3 = 0 THEN 11 ELSE 12 END, DATE '2025-01-01' + i % 40 FROM generate_series(1, 5000) i;
 SELECT phasemig_upgrade('up') -> 'assignments';
 CREATE TEMP TABLE kept_run AS SELECT * FROM phasemig_run;
 CREATE TEMP TABLE kept_phases AS SELECT * FROM phasemig_phase_archive;
@@ -34,7 +37,7 @@ INSERT INTO phasemig_object_archive SELECT * FROM kept_objects;
 SELECT setval('phasemig_object_archive_object_no_seq', (SELECT max(object_no) FROM phasemig_object_archive)) AS object_no_seq;
 INSERT INTO phasemig_assignment_archive
 SELECT run_id, row_position, assignment_key, project_key, assignment_date, phase_key FROM kept_entries ORDER BY row_position;
-SELECT row_position, assignment_id, project_phase_id FROM phasemig_archived_assignments ORDER BY row_position;
+SELECT row_position, assignment_id, project_phase_id FROM phasemig_archived_assignments ORDER BY row_position LIMIT 3;
 SELECT check_no, passed FROM phasemig_verify('up') WHERE NOT passed;
 SELECT 'phasemig_assert(text)'::regprocedure;
 
@@ -54,8 +57,18 @@ UPDATE up.project_phases SET end_date = '2025-01-16' WHERE id = 11;
 -- nothing else of phasemig's state changes, and the dump still covers it.
 ALTER EXTENSION phasemig UPDATE TO '1.2';
 SELECT extversion FROM pg_extension WHERE extname = 'phasemig';
-SELECT run_id, chunk_no, entries, first_position, last_position FROM phasemig_assignment_archive;
-SELECT row_position, assignment_id, project_phase_id FROM phasemig_archived_assignments ORDER BY row_position;
+SELECT count(*) > 1 AS several_chunks, sum(entries) AS entries, min(chunk_no) = 0 AND max(chunk_no) = count(*) - 1 AS numbered,
+       min(first_position) AS first_position, max(last_position) AS last_position
+  FROM phasemig_assignment_archive;
+SELECT run_id, chunk_no, entries, first_position, last_position FROM phasemig_assignment_archive ORDER BY chunk_no LIMIT 2;
+-- The same entries as before the update, in the same order.
+SELECT count(*) AS differing FROM (
+  (SELECT run_id, row_position, assignment_key, project_key, assignment_date, phase_key FROM kept_entries
+   EXCEPT SELECT a.run_id, e.* FROM phasemig_assignment_archive a, _phasemig_archive_entries(a.data) e)
+  UNION ALL
+  (SELECT a.run_id, e.* FROM phasemig_assignment_archive a, _phasemig_archive_entries(a.data) e
+   EXCEPT SELECT run_id, row_position, assignment_key, project_key, assignment_date, phase_key FROM kept_entries)) d;
+SELECT row_position, assignment_id, project_phase_id FROM phasemig_archived_assignments ORDER BY row_position LIMIT 3;
 SELECT (SELECT count(*) FROM phasemig_run) AS runs, (SELECT count(*) FROM phasemig_phase_archive) AS phases,
        (SELECT count(*) FROM phasemig_verify_history) AS verifications;
 SELECT c.relname FROM pg_extension x, unnest(x.extconfig) t(oid) JOIN pg_class c ON c.oid = t.oid
@@ -66,7 +79,7 @@ SELECT count(*) AS dangling FROM pg_extension x, unnest(x.extconfig) t(oid)
 -- The 1.0 archive still restores the assignments after the updates (101 by
 -- date alone would get phase 11).
 SELECT phasemig_downgrade('up') -> 'assignments';
-SELECT id, project_phase_id FROM up.resource_assignments ORDER BY id;
+SELECT id, project_phase_id FROM up.resource_assignments ORDER BY id LIMIT 4;
 SELECT count(*) AS progress_rows FROM phasemig_progress;
 
 DROP SCHEMA up CASCADE;

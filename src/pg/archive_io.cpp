@@ -50,17 +50,17 @@ Error corrupt_chunk(std::int64_t run_id, std::int32_t chunk_no, const std::strin
 void decode_archive_chunk(const unsigned char* data, std::size_t len, std::int64_t entries, std::int64_t run_id,
                           std::int32_t chunk_no, std::vector<ArchivedAssignment>& out)
 {
-    out.clear();
+    const std::size_t before = out.size();
     core::ChunkDecoder dec(data, len);
     ArchivedAssignment e;
     while (dec.next(e))
         out.push_back(e);
+    const std::size_t got = out.size() - before;
     if (!dec.ok())
-        throw corrupt_chunk(run_id, chunk_no, strfmt("does not decode (entry %zu)", out.size() + 1));
-    if (static_cast<std::int64_t>(out.size()) != entries)
+        throw corrupt_chunk(run_id, chunk_no, strfmt("does not decode (entry %zu)", got + 1));
+    if (static_cast<std::int64_t>(got) != entries)
         throw corrupt_chunk(run_id, chunk_no,
-                            strfmt("holds %zu entries, not the %lld recorded", out.size(),
-                                   static_cast<long long>(entries)));
+                            strfmt("holds %zu entries, not the %lld recorded", got, static_cast<long long>(entries)));
 }
 
 AssignmentArchiveWriter::AssignmentArchiveWriter(std::int64_t run_id) : run_id_(run_id)
@@ -135,7 +135,7 @@ void AssignmentArchiveWriter::finish()
 
 AssignmentArchiveReader::AssignmentArchiveReader(std::int64_t run_id) : run_id_(run_id)
 {
-    entries_.reserve(AssignmentArchiveWriter::kChunkBytes);
+    entries_.reserve(AssignmentArchiveWriter::kChunkBytes + kAhead + 1);
     rel_ = open_archive(AccessShareLock);
     guarded([&] {
         // Never a synchronized scan: the chunks are read in the order written.
@@ -191,8 +191,17 @@ bool AssignmentArchiveReader::load_chunk()
                                    next_chunk_));
     next_chunk_++;
     decode_archive_chunk(data, len, entries, run_id_, chunk_no, entries_);
-    at_ = 0;
     return true;
+}
+
+void AssignmentArchiveReader::refill()
+{
+    // Keep the entries not yet consumed, then append chunks until more than
+    // kAhead wait (or the archive ends).
+    entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(at_));
+    at_ = 0;
+    while (entries_.size() <= kAhead && load_chunk()) {
+    }
 }
 
 void AssignmentArchiveReader::close()

@@ -77,9 +77,12 @@ public:
     ~AssignmentArchiveReader();
     bool next(ArchivedAssignment& out)
     {
-        while (at_ == entries_.size())
-            if (!load_chunk())
-                return false;
+        // The next chunk is decoded while kAhead entries of this one remain,
+        // so every entry is seen by on_read kAhead entries before its turn.
+        if (entries_.size() - at_ <= kAhead && scan_)
+            refill();
+        if (at_ == entries_.size())
+            return false;
         if (on_read_ && at_ + kAhead < entries_.size())
             on_read_(entries_[at_ + kAhead]);
         out = entries_[at_++];
@@ -91,6 +94,7 @@ public:
     std::uint64_t read() const noexcept { return read_; }
 
 private:
+    void refill();
     bool load_chunk();
     static constexpr std::size_t kAhead = 16;
     std::int64_t run_id_;
@@ -105,8 +109,8 @@ private:
     std::function<void(const ArchivedAssignment&)> on_read_;
 };
 
-// Decodes one chunk (the SQL view's function and the 1.1 -> 1.2 update use
-// it); raises data_corrupted when it does not decode to `entries` entries.
+// Decodes one chunk, appending to `out`; raises data_corrupted when it does
+// not decode to `entries` entries.
 void decode_archive_chunk(const unsigned char* data, std::size_t len, std::int64_t entries, std::int64_t run_id,
                           std::int32_t chunk_no, std::vector<ArchivedAssignment>& out);
 

@@ -53,3 +53,7 @@ SELECT a.run_id, e.row_position,
 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.phasemig_assignment_archive', '');
 REVOKE ALL ON TABLE @extschema@.phasemig_assignment_archive, @extschema@.phasemig_archived_assignments FROM PUBLIC;
+
+-- The downgrade fills project_phase_id in its own rewrite of
+-- resource_assignments (no USING clause any more).
+DROP FUNCTION @extschema@._phasemig_fill_assignment(anyelement, "any", date, "any", tid, bigint);

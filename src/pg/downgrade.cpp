@@ -7,6 +7,7 @@
 #include "pg/archive_io.hpp"
 #include "pg/fill.hpp"
 #include "pg/guard.hpp"
+#include "pg/rewrite.hpp"
 #include "pg/model.hpp"
 #include "pg/scan.hpp"
 #include "pg/spi.hpp"
@@ -166,13 +167,30 @@ void fill_assignments(const Target& t, const KeyTypes& types, const DowngradePre
             ctx.archive = &*pass2;
         }
     }
-    ActiveFill active(ctx);
+    // The column comes NOT NULL with a placeholder default, which costs no
+    // scan (the rows read the default until the rewrite gives each its
+    // value); the rewrite clears the stored default value and the default
+    // goes right after.  Every row gets a value or the step fails.
     const std::string ra = t.assignments.qualified;
-    spi_exec("ALTER TABLE " + ra + " ADD COLUMN project_phase_id " + phase_id_type);
-    spi_exec("ALTER TABLE " + ra + " ALTER COLUMN project_phase_id TYPE " + phase_id_type + " USING " +
-             extension().qschema + "._phasemig_fill_assignment(NULL::" + phase_id_type +
-             ", project_id, assignment_date, id, ctid, " + std::to_string(ctx.token) +
-             "), ALTER COLUMN project_phase_id SET NOT NULL");
+    spi_exec("ALTER TABLE " + ra + " ADD COLUMN project_phase_id " + phase_id_type + " NOT NULL DEFAULT " +
+             (types.phase == KeyType::Uuid ? "'00000000-0000-0000-0000-000000000000'" : "0"));
+    const Oid relid = t.assignments.oid;
+    const AttrNumber target = guarded([&] { return get_attnum(relid, "project_phase_id"); });
+    const AttrNumber a_id = t.assignments.col("id").attnum;
+    const AttrNumber a_project = t.assignments.col("project_id").attnum;
+    const AttrNumber a_date = t.assignments.col("assignment_date").attnum;
+    rewrite_table(relid, [&](Datum* v, bool* n, const ItemPointerData* tid) {
+        AssignmentRow row;
+        row.id = datum_to_key(v[a_id - 1], ctx.assignment_key);
+        row.project_null = n[a_project - 1];
+        if (!row.project_null)
+            row.project = datum_to_key(v[a_project - 1], ctx.project_key);
+        row.date_null = n[a_date - 1];
+        row.date = row.date_null ? 0 : DatumGetDateADT(v[a_date - 1]);
+        v[target - 1] = fill_assignment(ctx, row, tid_position(tid));
+        n[target - 1] = false;
+    });
+    spi_exec("ALTER TABLE " + ra + " ALTER COLUMN project_phase_id DROP DEFAULT");
     if (reader)
         reader->close();
 }
@@ -404,24 +422,64 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
 
     st.begin("phases");
     {
-        FillContext ctx;
-        ctx.token = new_fill_token();
-        ctx.phase_types = &phase_types;
-        ctx.phase_key = types.phase;
-        ctx.expected_rows = data.phases;
-        ActiveFill active(ctx);
         const ArchivedObject* col = find_object(objs, "column", "project_phases", "phase_type");
         const std::string type = phase_type_type(t, col);
         const std::string pp = t.phases.qualified;
-        spi_exec("ALTER TABLE " + pp + " ADD COLUMN phase_type " + type);
-        std::string alter = "ALTER TABLE " + pp + " ALTER COLUMN phase_type TYPE " + type + " USING " + tok_prefix +
-                            "_phasemig_fill_text(id, 3, " + std::to_string(ctx.token) + ")::" + type;
-        if (!col || col->notnull)
-            alter += ", ALTER COLUMN phase_type SET NOT NULL";
+        const bool notnull = !col || col->notnull;
+        // As in the assignments' rewrite: NOT NULL with a placeholder default
+        // (one of the labels written) costs no scan; the columns the upgrade
+        // added go first, so the rewrite writes them as NULL.
+        std::string alter = "ALTER TABLE " + pp;
+        const char* sep = " ";
         for (const auto& c : dropped)
-            if (t.phases.has(c))
-                alter += ", DROP COLUMN " + c;
+            if (t.phases.has(c)) {
+                alter += std::string(sep) + "DROP COLUMN " + c;
+                sep = ", ";
+            }
+        alter += std::string(sep) + "ADD COLUMN phase_type " + type;
+        if (notnull && !phase_types.labels.empty())
+            alter += " NOT NULL DEFAULT " + sql_literal(phase_types.labels[0]);
         spi_exec(alter);
+        const Oid relid = t.phases.oid;
+        const AttrNumber target = guarded([&] { return get_attnum(relid, "phase_type"); });
+        const AttrNumber a_id = t.phases.col("id").attnum;
+        // Each label as a value of the column's type, once.
+        const std::vector<Datum> label_values = guarded([&] {
+            HeapTuple att = SearchSysCacheAttNum(relid, target);
+            if (!HeapTupleIsValid(att))
+                elog(ERROR, "cache lookup failed for phase_type of relation %u", relid);
+            const Form_pg_attribute a = reinterpret_cast<Form_pg_attribute>(GETSTRUCT(att));
+            Oid input;
+            Oid ioparam;
+            getTypeInputInfo(a->atttypid, &input, &ioparam);
+            const std::int32_t typmod = a->atttypmod;
+            ReleaseSysCache(att);
+            std::vector<Datum> out;
+            for (const std::string& label : phase_types.labels)
+                out.push_back(OidInputFunctionCall(input, const_cast<char*>(label.c_str()), ioparam, typmod));
+            return out;
+        });
+        std::size_t cursor = 0;
+        rewrite_table(
+            relid,
+            [&](Datum* v, bool* n, const ItemPointerData*) {
+                const core::Key id = datum_to_key(v[a_id - 1], types.phase);
+                const std::uint32_t* label = phase_types.by_phase.find_in_order(id, cursor);
+                if (!label)
+                    throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                                "phase " + key_to_text(id, types.phase) + " appeared during the step",
+                                "A phase was not seen when the step read the table; nothing has been changed.");
+                v[target - 1] = label_values[*label];
+                n[target - 1] = false;
+            },
+            [&](std::uint64_t rows) {
+                if (Stages* s = current_stages())
+                    s->progress(rows, data.phases);
+            });
+        if (notnull && phase_types.labels.empty())
+            spi_exec("ALTER TABLE " + pp + " ALTER COLUMN phase_type SET NOT NULL");
+        else if (notnull)
+            spi_exec("ALTER TABLE " + pp + " ALTER COLUMN phase_type DROP DEFAULT");
         if (col)
             restore_column_extras(t.phases, *col);
         for (const auto& o : objs)

@@ -13,7 +13,6 @@ FillContext* g_active = nullptr;
 
 constexpr int kFieldName = 1;
 constexpr int kFieldDescription = 2;
-constexpr int kFieldPhaseType = 3;
 constexpr int kFieldStart = 1;
 // Progress is reported every this many rows.
 constexpr std::uint64_t kProgressEvery = 1 << 16;
@@ -77,6 +76,45 @@ KeyType arg_key_type(FunctionCallInfo fcinfo, int arg)
 
 }  // namespace
 
+Datum fill_assignment(FillContext& ctx, const AssignmentRow& row, std::uint64_t pos)
+{
+    count_row(ctx);
+    const UpgradedData& d = *ctx.data;
+    const core::PhaseIndex::Project* slot = row.project_null ? nullptr : d.index.find(row.project);
+    if (!slot && ctx.one_pass)
+        give_up(ctx);  // the first pass finds every such row and refuses with all of them
+    if (!slot)
+        throw Error(ERRCODE_NOT_NULL_VIOLATION,
+                    row.project_null ? std::string("an assignment without a project cannot get a phase")
+                                     : "project " + key_to_text(row.project, ctx.project_key) +
+                                           " has assignments but no phases",
+                    "project_phase_id cannot be NOT NULL for its assignments; nothing has been changed.");
+    if (ctx.archive || ctx.archive_one_pass) {
+        ArchivedAssignment e;
+        bool found;
+        if (ctx.archive) {
+            found = ctx.archive->find(pos, row.id, e);
+        } else {
+            const core::OnePassAnswer a = ctx.archive_one_pass->find(pos, row.id, e);
+            if (a == core::OnePassAnswer::Unknown)
+                give_up(ctx);
+            found = a == core::OnePassAnswer::Found;
+        }
+        if (found && d.restorable(row, e)) {
+            ctx.restored++;
+            return key_to_datum(e.phase, ctx.phase_key);
+        }
+    }
+    const core::PhaseIndex::Phase* m = row.date_null ? nullptr : d.index.match(*slot, row.date);
+    if (m) {
+        ctx.matched++;
+    } else {
+        ctx.outside++;
+        m = d.index.first(*slot);
+    }
+    return key_to_datum(m->id, ctx.phase_key);
+}
+
 ActiveFill::ActiveFill(FillContext& ctx) : previous_(g_active)
 {
     g_active = &ctx;
@@ -110,10 +148,7 @@ PHASEMIG_FUNCTION(phasemig_fill_text)
         const core::Key id = datum_to_key(PG_GETARG_DATUM(0), arg_key_type(fcinfo, 0));
         count_row(ctx);
         const std::string* value = nullptr;
-        if (field == kFieldPhaseType && ctx.phase_types) {
-            if (const std::uint32_t* label = ctx.phase_types->by_phase.find_in_order(id, ctx.type_cursor))
-                value = &ctx.phase_types->labels[*label];
-        } else if ((field == kFieldName || field == kFieldDescription) && ctx.planner) {
+        if ((field == kFieldName || field == kFieldDescription) && ctx.planner) {
             const core::PlannedPhase* p = planned(ctx, id);
             if (p) {
                 std::uint32_t s = field == kFieldName ? p->name : p->description;
@@ -152,12 +187,12 @@ PHASEMIG_FUNCTION(phasemig_fill_date)
 
 // _phasemig_fill_assignment(result anyelement, project_id "any", on_date date,
 //                           assignment_id "any", row tid, token bigint) RETURNS anyelement
+// The downgrade's USING clause until 1.1 (since 1.2 it fills the column in
+// its own rewrite); kept for the 1.0 install script, which declares it.
 PHASEMIG_FUNCTION(phasemig_fill_assignment)
 {
     return entry([&]() -> Datum {
         FillContext& ctx = active(PG_GETARG_INT64(5));
-        count_row(ctx);
-        const UpgradedData& d = *ctx.data;
         AssignmentRow row;
         row.id = datum_to_key(PG_GETARG_DATUM(3), ctx.assignment_key);
         row.project_null = PG_ARGISNULL(1);
@@ -165,40 +200,7 @@ PHASEMIG_FUNCTION(phasemig_fill_assignment)
             row.project = datum_to_key(PG_GETARG_DATUM(1), ctx.project_key);
         row.date_null = PG_ARGISNULL(2);
         row.date = row.date_null ? 0 : PG_GETARG_DATEADT(2);
-        const core::PhaseIndex::Project* slot = row.project_null ? nullptr : d.index.find(row.project);
-        if (!slot && ctx.one_pass)
-            give_up(ctx);  // the first pass finds every such row and refuses with all of them
-        if (!slot)
-            throw Error(ERRCODE_NOT_NULL_VIOLATION,
-                        row.project_null ? std::string("an assignment without a project cannot get a phase")
-                                         : "project " + key_to_text(row.project, ctx.project_key) +
-                                               " has assignments but no phases",
-                        "project_phase_id cannot be NOT NULL for its assignments; nothing has been changed.");
-        if (ctx.archive || ctx.archive_one_pass) {
-            ArchivedAssignment e;
-            const auto* tid = reinterpret_cast<const ItemPointerData*>(PG_GETARG_POINTER(4));
-            bool found;
-            if (ctx.archive) {
-                found = ctx.archive->find(tid_position(tid), row.id, e);
-            } else {
-                const core::OnePassAnswer a = ctx.archive_one_pass->find(tid_position(tid), row.id, e);
-                if (a == core::OnePassAnswer::Unknown)
-                    give_up(ctx);
-                found = a == core::OnePassAnswer::Found;
-            }
-            if (found && d.restorable(row, e)) {
-                ctx.restored++;
-                return key_to_datum(e.phase, ctx.phase_key);
-            }
-        }
-        const core::PhaseIndex::Phase* m = row.date_null ? nullptr : d.index.match(*slot, row.date);
-        if (m) {
-            ctx.matched++;
-        } else {
-            ctx.outside++;
-            m = d.index.first(*slot);
-        }
-        // Per row: no guard, this frame holds nothing with a destructor.
-        return key_to_datum(m->id, ctx.phase_key);
+        const auto* tid = reinterpret_cast<const ItemPointerData*>(PG_GETARG_POINTER(4));
+        return fill_assignment(ctx, row, tid_position(tid));
     });
 }

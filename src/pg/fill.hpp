@@ -1,6 +1,7 @@
-// The per-row functions a step puts in the USING clause of its ALTER TABLE,
-// so each table is rewritten once with its new column already filled.
-// They answer from an in-memory context the running step publishes here.
+// How each rewritten row gets its new columns.  The upgrade puts per-row
+// functions in the USING clauses of its ALTER TABLE on project_phases; they
+// answer from an in-memory context the running step publishes here.  The
+// downgrade's own rewrites (pg/rewrite.hpp) call fill_assignment directly.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +21,8 @@ namespace phasemig::pg {
 
 struct UpgradedData;
 
-// phase_type of every phase for the downgrade's rewrite: a label per phase.
+// phase_type of every phase for the downgrade's rewrite of project_phases: a
+// label per phase.
 struct PhaseTypes {
     core::OrderedKeyMap<std::uint32_t> by_phase;  // in the order the phases were read
     std::vector<std::string> labels;
@@ -32,8 +34,6 @@ struct FillContext {
     std::int64_t token = 0;
     // Upgrade: new name/dates/description of every phase.
     const core::UpgradePlanner* planner = nullptr;
-    // Downgrade: phase_type text of every phase.
-    const PhaseTypes* phase_types = nullptr;
     // Downgrade: the phases (date rule), and the archive met row by row.
     const UpgradedData* data = nullptr;
     ArchivePass2* archive = nullptr;
@@ -50,7 +50,6 @@ struct FillContext {
     core::Key last_id;
     const core::PlannedPhase* last_planned = nullptr;
     std::size_t plan_cursor = 0;  // the rewrite meets the phases in the order they were read
-    std::size_t type_cursor = 0;
     KeyType phase_key = KeyType::Unsupported;
     KeyType project_key = KeyType::Unsupported;
     KeyType assignment_key = KeyType::Unsupported;
@@ -71,5 +70,13 @@ private:
 };
 
 std::int64_t new_fill_token();
+
+struct AssignmentRow;
+// The downgrade's rule for one assignment (SPEC §3): its archived phase when
+// restorable, else the date match, else the project's first phase.  Raises
+// when its project has no phases; in one-pass mode gives up instead (and
+// when the archive cannot answer).  `pos`: the row's ctid position.  Counts
+// the row in ctx.
+Datum fill_assignment(FillContext& ctx, const AssignmentRow& row, std::uint64_t pos);
 
 }  // namespace phasemig::pg

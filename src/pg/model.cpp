@@ -754,16 +754,6 @@ void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::opt
 
 // ---------------------------------------------------------------- findings
 
-namespace {
-std::string sql_literal(const std::string& s)
-{
-    std::string out = "'";
-    for (char c : s)
-        out += c == '\'' ? std::string("''") : std::string(1, c);
-    return out + "'";
-}
-}  // namespace
-
 void findings_for_upgrade(const LegacyData& d, const KeyTypes& types, std::vector<Finding>& out)
 {
     if (!d.unknown_type.empty())

@@ -169,4 +169,18 @@ Json& Json::raw(const std::string& json)
     return *this;
 }
 
+std::string sql_literal(const std::string& s)
+{
+    // E'' with backslashes doubled reads the same whatever
+    // standard_conforming_strings is (as quote_literal() does).
+    const bool escape = s.find('\\') != std::string::npos;
+    std::string out = escape ? "E'" : "'";
+    for (char c : s) {
+        if (c == '\'' || (escape && c == '\\'))
+            out += c;
+        out += c;
+    }
+    return out + "'";
+}
+
 }  // namespace phasemig::pg

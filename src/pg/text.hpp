@@ -12,6 +12,8 @@ std::string strfmt(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // "a", "b" and "c" -> "\"a\", \"b\" and \"c\"" (last separator given).
 std::string join_quoted(const std::vector<std::string>& items, const char* last_sep);
+// A string literal for SQL text, whatever standard_conforming_strings is.
+std::string sql_literal(const std::string& s);
 std::string join_plain(const std::vector<std::string>& items, const char* sep);
 
 // 2800000 -> "2,800,000"; numeric text "2800000.00" -> "2,800,000.00".

@@ -6,7 +6,10 @@
 
 extern "C" {
 #include "access/multixact.h"
+#include "access/rewriteheap.h"
+#include "commands/vacuum.h"
 #include "catalog/catalog.h"
+#include "catalog/pg_am_d.h"
 #include "catalog/objectaccess.h"
 #include "commands/cluster.h"
 #include "commands/tablecmds.h"
@@ -15,10 +18,8 @@ extern "C" {
 namespace phasemig::pg {
 
 namespace {
-// Rows per guard (and interrupt check), and rows per multi-row insert (the
-// batch COPY uses).
+// Rows per guard (and interrupt check).
 constexpr std::size_t kBatchRows = 8192;
-constexpr int kInsertRows = 1000;
 }  // namespace
 
 void rewrite_table(Oid relid, const FillRowFn& fill, const std::function<void(std::uint64_t)>& on_progress)
@@ -31,11 +32,12 @@ void rewrite_table(Oid relid, const FillRowFn& fill, const std::function<void(st
         Snapshot snapshot;
         TableScanDesc scan;
         TupleTableSlot* old_slot;
-        TupleTableSlot* slots[kInsertRows];
-        int pending;
+        RewriteState rewrite;
+        Datum* values;  // the new row, before it is formed
+        bool* nulls;
         int natts;
-        BulkInsertState bistate;
-        CommandId cid;
+        TransactionId freeze_xid;
+        MultiXactId cutoff_multi;
         MemoryContext per_batch;
     };
     std::vector<int> dropped;
@@ -52,6 +54,11 @@ void rewrite_table(Oid relid, const FillRowFn& fill, const std::function<void(st
             ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                             errmsg("cannot rewrite temporary tables of other sessions")));
         CheckTableNotInUse(rel, "phasemig");
+        // The copy goes through the heap's own rewrite code (as CLUSTER).
+        if (rel->rd_rel->relam != HEAP_TABLE_AM_OID)
+            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                            errmsg("table \"%s\" does not use the heap access method", RelationGetRelationName(rel)),
+                            errdetail("phasemig rewrites heap tables only.")));
         s.persistence = rel->rd_rel->relpersistence;
         s.new_heap = make_new_heap(relid, rel->rd_rel->reltablespace, rel->rd_rel->relam, s.persistence,
                                    AccessExclusiveLock);
@@ -59,32 +66,30 @@ void rewrite_table(Oid relid, const FillRowFn& fill, const std::function<void(st
         s.new_rel = table_open(s.new_heap, AccessExclusiveLock);
         TupleDesc desc = RelationGetDescr(rel);
         s.natts = desc->natts;
+        s.values = static_cast<Datum*>(palloc(sizeof(Datum) * desc->natts));
+        s.nulls = static_cast<bool*>(palloc(sizeof(bool) * desc->natts));
         for (int i = 0; i < desc->natts; i++)
             if (TupleDescAttr(desc, i)->attisdropped)
                 dropped.push_back(i);
+        // As CLUSTER does (copy_table_data): freeze what no transaction can
+        // still see as running, never moving relfrozenxid/relminmxid back.
+        TransactionId oldest_xmin;
+        MultiXactId oldest_mxact;
+        vacuum_set_xid_limits(rel, 0, 0, 0, 0, &oldest_xmin, &oldest_mxact, &s.freeze_xid, &s.cutoff_multi);
+        if (TransactionIdIsValid(rel->rd_rel->relfrozenxid) &&
+            TransactionIdPrecedes(s.freeze_xid, rel->rd_rel->relfrozenxid))
+            s.freeze_xid = rel->rd_rel->relfrozenxid;
+        if (MultiXactIdIsValid(rel->rd_rel->relminmxid) && MultiXactIdPrecedes(s.cutoff_multi, rel->rd_rel->relminmxid))
+            s.cutoff_multi = rel->rd_rel->relminmxid;
+        s.rewrite = begin_heap_rewrite(rel, s.new_rel, oldest_xmin, s.freeze_xid, s.cutoff_multi);
         s.snapshot = RegisterSnapshot(GetLatestSnapshot());
-        // From the first block, never a synchronized scan: the archive is met in
-        // physical order.
+        // From the first block, never a synchronized scan: the archive is met
+        // in physical order.
         s.scan = table_beginscan_strat(rel, s.snapshot, 0, nullptr, true, false);
         s.old_slot = table_slot_create(rel, nullptr);
-        for (int i = 0; i < kInsertRows; i++)
-            s.slots[i] = table_slot_create(s.new_rel, nullptr);
-        s.bistate = GetBulkInsertState();
-        s.cid = GetCurrentCommandId(true);
         s.per_batch = AllocSetContextCreate(CurrentMemoryContext, "phasemig rewrite batch", ALLOCSET_DEFAULT_SIZES);
         return s;
     });
-    // Inside the guard: the pending rows go in with one multi-row insert.
-    auto flush = [&st] {
-        if (st.pending == 0)
-            return;
-        table_multi_insert(st.new_rel, st.slots, st.pending, st.cid, TABLE_INSERT_SKIP_FSM, st.bistate);
-        for (int i = 0; i < st.pending; i++)
-            ExecClearTuple(st.slots[i]);
-        st.pending = 0;
-        MemoryContextReset(st.per_batch);
-    };
-
     std::uint64_t copied = 0;
     for (bool more = true; more;) {
         more = guarded([&] {
@@ -94,20 +99,20 @@ void rewrite_table(Oid relid, const FillRowFn& fill, const std::function<void(st
             bool got = true;
             while (n < kBatchRows && (got = table_scan_getnextslot(st.scan, ForwardScanDirection, st.old_slot))) {
                 slot_getallattrs(st.old_slot);
-                TupleTableSlot* out = st.slots[st.pending];
-                ExecClearTuple(out);
-                memcpy(out->tts_values, st.old_slot->tts_values, sizeof(Datum) * st.natts);
-                memcpy(out->tts_isnull, st.old_slot->tts_isnull, sizeof(bool) * st.natts);
+                memcpy(st.values, st.old_slot->tts_values, sizeof(Datum) * st.natts);
+                memcpy(st.nulls, st.old_slot->tts_isnull, sizeof(bool) * st.natts);
                 for (int d : dropped)
-                    out->tts_isnull[d] = true;
-                fill(out->tts_values, out->tts_isnull, &st.old_slot->tts_tid);
-                ExecStoreVirtualTuple(out);
-                // Off the old page, which the scan may leave before the insert.
-                ExecMaterializeSlot(out);
+                    st.nulls[d] = true;
+                fill(st.values, st.nulls, &st.old_slot->tts_tid);
+                // The new tuple takes the old one's visibility (xmin, xmax),
+                // as CLUSTER and VACUUM FULL keep it.
+                HeapTuple copy = heap_form_tuple(st.old_slot->tts_tupleDescriptor, st.values, st.nulls);
+                HeapTuple old = ExecFetchSlotHeapTuple(st.old_slot, false, nullptr);
+                rewrite_heap_tuple(st.rewrite, old, copy);
+                heap_freetuple(copy);
                 n++;
-                if (++st.pending == kInsertRows)
-                    flush();
             }
+            MemoryContextReset(st.per_batch);
             MemoryContextSwitchTo(caller);
             copied += n;
             return got;
@@ -117,22 +122,16 @@ void rewrite_table(Oid relid, const FillRowFn& fill, const std::function<void(st
     }
 
     guarded([&] {
-        MemoryContext caller = MemoryContextSwitchTo(st.per_batch);
-        flush();
-        MemoryContextSwitchTo(caller);
+        end_heap_rewrite(st.rewrite);
         table_endscan(st.scan);
         UnregisterSnapshot(st.snapshot);
         ExecDropSingleTupleTableSlot(st.old_slot);
-        for (int i = 0; i < kInsertRows; i++)
-            ExecDropSingleTupleTableSlot(st.slots[i]);
-        FreeBulkInsertState(st.bistate);
-        table_finish_bulk_insert(st.new_rel, TABLE_INSERT_SKIP_FSM);
         MemoryContextDelete(st.per_batch);
         table_close(st.new_rel, NoLock);
         table_close(st.old_rel, NoLock);
-        // As ALTER TABLE: every tuple was written by this transaction, so
-        // RecentXmin is a safe relfrozenxid; the indexes are rebuilt.
-        finish_heap_swap(relid, st.new_heap, false, false, true, true, RecentXmin, ReadNextMultiXactId(),
+        // The files are swapped and the indexes rebuilt, as after ALTER
+        // TABLE's rewrite.
+        finish_heap_swap(relid, st.new_heap, false, false, true, true, st.freeze_xid, st.cutoff_multi,
                          st.persistence);
         InvokeObjectPostAlterHook(RelationRelationId, relid, 0);
     });

@@ -1,15 +1,18 @@
 // A table rewritten with columns filled from C++: what
 // ALTER TABLE ... ALTER COLUMN c TYPE t USING f(...) does, without a function
-// call per row and column through the executor, and with multi-row inserts
-// (a WAL record per page instead of per row).
+// call per row and column through the executor, and written the way VACUUM
+// FULL writes (whole pages straight to the new file, a WAL image per page)
+// instead of a buffered insert and a WAL record per row.
 //
 // It follows ALTER TABLE's rewrite (tablecmds.c, ATRewriteTables and
-// ATRewriteTable): a new heap beside the old one (make_new_heap), every row
-// visible to a fresh snapshot copied with the column set and dropped columns
-// set to NULL, then the files swapped and the indexes rebuilt
-// (finish_heap_swap).  The relation keeps its OID, owner, grants, triggers,
-// constraints and indexes.  Unlike ALTER TABLE it fires no table_rewrite
-// event trigger.
+// ATRewriteTable) for what is copied: a new heap beside the old one
+// (make_new_heap), every row visible to a fresh snapshot, with the filled
+// columns set and dropped columns set to NULL; then the files are swapped and
+// the indexes rebuilt (finish_heap_swap).  It follows CLUSTER
+// (copy_table_data) for how: the heap's rewrite code (rewriteheap.c), rows
+// keeping their xmin/xmax, frozen where no transaction can still see them.
+// The relation keeps its OID, owner, grants, triggers, constraints and
+// indexes.  Unlike ALTER TABLE it fires no table_rewrite event trigger.
 #pragma once
 
 #include <cstdint>

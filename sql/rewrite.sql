@@ -74,6 +74,27 @@ SELECT phasemig_downgrade('rw') -> 'assignments';
 SELECT relname, relpersistence FROM pg_class WHERE oid = 'resource_assignments'::regclass;
 SELECT count(*) AS rows, count(DISTINCT md5(notes)) AS distinct_notes FROM resource_assignments;
 
+-- Column types the upgrade's own rewrite does not produce (set by the user
+-- on the upgraded model, archived by the downgrade, restored by the next
+-- upgrade) go through ALTER TABLE ... USING, which casts as SQL does.
+SELECT phasemig_upgrade('rw') -> 'timelines';
+CREATE DOMAIN rw.phase_label AS varchar(40) CHECK (VALUE <> '');
+ALTER TABLE project_phases ALTER COLUMN name TYPE rw.phase_label, ALTER COLUMN description TYPE text;
+UPDATE project_phases SET description = 'kick-off' WHERE id = 11;
+SELECT phasemig_downgrade('rw') -> 'assignments';
+SELECT phasemig_upgrade('rw') -> 'timelines';
+SELECT id, name, description, start_date, end_date, pg_typeof(name) AS name_type,
+       pg_typeof(description) AS description_type
+  FROM project_phases ORDER BY id;
+SELECT check_no, passed FROM phasemig_verify('rw') WHERE NOT passed;
+-- text columns: the own rewrite again.
+ALTER TABLE project_phases ALTER COLUMN name TYPE text;
+SELECT phasemig_downgrade('rw') -> 'assignments';
+SELECT phasemig_upgrade('rw') -> 'timelines';
+SELECT id, name, description, pg_typeof(name) AS name_type, pg_typeof(description) AS description_type
+  FROM project_phases ORDER BY id;
+SELECT phasemig_downgrade('rw') -> 'assignments';
+
 RESET search_path;
 DROP SCHEMA rw CASCADE;
 DROP ROLE pm_rw_reader;

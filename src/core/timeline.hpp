@@ -119,6 +119,7 @@ public:
             prefetch_read(&planned_[by_seq_[cursor]]);
     }
     const std::string& string_at(std::uint32_t index) const { return strings_[index]; }
+    std::size_t string_count() const { return strings_.size(); }
 
     std::size_t phase_count() const { return phases_.size(); }
     std::size_t project_count() const { return dates_.size(); }

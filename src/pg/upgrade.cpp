@@ -7,6 +7,7 @@
 #include "pg/fill.hpp"
 #include "pg/scan.hpp"
 #include "pg/guard.hpp"
+#include "pg/rewrite.hpp"
 #include "pg/model.hpp"
 #include "pg/spi.hpp"
 #include "pg/step.hpp"
@@ -176,6 +177,134 @@ std::uint64_t archive_legacy_phases(const Target& t, const KeyTypes& types, std:
     return w.written();
 }
 
+// The new columns' values as the column types want them: a string in a
+// text, varchar or char column, a date in a date column.  Other types (an
+// archived definition the user changed) take the ALTER TABLE path below,
+// which casts as SQL does.
+bool own_rewrite_fits(Oid relid, const std::vector<NewColumn>& cols)
+{
+    return guarded([&] {
+        for (const auto& c : cols) {
+            const Oid type = get_atttype(relid, get_attnum(relid, c.name));
+            const bool date_column = strcmp(c.name, "start_date") == 0 || strcmp(c.name, "end_date") == 0;
+            if (date_column ? type != DATEOID : (type != TEXTOID && type != VARCHAROID && type != BPCHAROID))
+                return false;
+        }
+        return true;
+    });
+}
+
+// project_phases rewritten by phasemig itself (pg/rewrite.hpp): the four
+// columns added and phase_type dropped first, each row then filled from the
+// plan; NOT NULL and the date check are verified by one scan after.
+void rewrite_phases(const Target& t, const KeyTypes& types, const core::UpgradePlanner& planner,
+                    const std::vector<NewColumn>& cols, const std::string& check_def)
+{
+    spi_exec("ALTER TABLE " + t.phases.qualified + " DROP COLUMN phase_type");
+
+    const Oid relid = t.phases.oid;
+    struct Column {
+        AttrNumber att;
+        Oid type;
+        std::int32_t typmod;
+        Oid input;
+        Oid ioparam;
+    };
+    Column col[4];
+    MemoryContext cache_cxt = CurrentMemoryContext;
+    guarded([&] {
+        for (int i = 0; i < 4; i++) {
+            Column& c = col[i];
+            c.att = get_attnum(relid, cols[i].name);
+            Oid collation;
+            get_atttypetypmodcoll(relid, c.att, &c.type, &c.typmod, &collation);
+            getTypeInputInfo(c.type, &c.input, &c.ioparam);
+        }
+    });
+    // A name or description as a value of its column: once per distinct
+    // string (names repeat: "Planning", "Execution"), through the type's
+    // input function, which applies a varchar's or char's length.
+    std::vector<Datum> cache[2];
+    std::vector<char> cached[2];
+    for (int i = 0; i < 2; i++) {
+        cache[i].assign(planner.string_count(), 0);
+        cached[i].assign(planner.string_count(), 0);
+    }
+    auto string_value = [&](int which, const Column& c, std::uint32_t s) {
+        if (!cached[which][s]) {
+            MemoryContext old = MemoryContextSwitchTo(cache_cxt);
+            const std::string& text = planner.string_at(s);
+            cache[which][s] = c.type == TEXTOID ? PointerGetDatum(cstring_to_text_with_len(text.data(), text.size()))
+                                                : OidInputFunctionCall(c.input, const_cast<char*>(text.c_str()),
+                                                                       c.ioparam, c.typmod);
+            MemoryContextSwitchTo(old);
+            cached[which][s] = 1;
+        }
+        return cache[which][s];
+    };
+    const AttrNumber a_id = t.phases.col("id").attnum;
+    std::size_t cursor = 0;
+    rewrite_table(
+        relid,
+        [&](Datum* v, bool* n, const ItemPointerData*) {
+            const core::Key id = datum_to_key(v[a_id - 1], types.phase);
+            const core::PlannedPhase* p = planner.find_in_order(id, cursor);
+            planner.prefetch_in_order(cursor + 8);
+            if (!p)
+                throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                            "phase " + key_to_text(id, types.phase) + " appeared during the step",
+                            "A phase was not seen when the step read the table; nothing has been changed.");
+            v[col[0].att - 1] = string_value(0, col[0], p->name);
+            n[col[0].att - 1] = false;
+            v[col[1].att - 1] = DateADTGetDatum(p->range.start);
+            n[col[1].att - 1] = false;
+            v[col[2].att - 1] = DateADTGetDatum(p->range.end);
+            n[col[2].att - 1] = false;
+            n[col[3].att - 1] = p->description == 0;
+            v[col[3].att - 1] = p->description == 0 ? (Datum) 0 : string_value(1, col[3], p->description);
+        },
+        [&](std::uint64_t rows) {
+            if (Stages* s = current_stages())
+                s->progress(rows, planner.phase_count());
+        });
+
+    std::string verify = "ALTER TABLE " + t.phases.qualified + " ADD CONSTRAINT " + kCheckName + " " + check_def;
+    for (const auto& c : cols)
+        if (c.notnull)
+            verify += ", ALTER COLUMN " + quote_ident(c.name) + " SET NOT NULL";
+    spi_exec(verify);
+}
+
+// The same through ALTER TABLE ... USING (the columns added already), for
+// column types the own rewrite does not produce: every column filled in the
+// one rewrite (the USING
+// clauses of one ALTER TABLE are evaluated in one pass over the table).
+void alter_phases(const Target& t, const KeyTypes& types, const core::UpgradePlanner& planner,
+                  const std::vector<NewColumn>& cols, const std::string& check_def, std::uint64_t phases)
+{
+    const Extension& ext = extension();
+    FillContext ctx;
+    ctx.token = new_fill_token();
+    ctx.planner = &planner;
+    ctx.phase_key = types.phase;
+    ctx.expected_rows = phases * 4;
+    ActiveFill active(ctx);
+    const std::string tok = std::to_string(ctx.token);
+    const std::string fill_text = ext.qschema + "._phasemig_fill_text(id, ";
+    const std::string fill_date = ext.qschema + "._phasemig_fill_date(id, ";
+    std::string alter = "ALTER TABLE " + t.phases.qualified;
+    alter += " ALTER COLUMN name TYPE " + cols[0].type + " USING " + fill_text + "1, " + tok + ")";
+    alter += ", ALTER COLUMN start_date TYPE " + cols[1].type + " USING " + fill_date + "1, " + tok + ")";
+    alter += ", ALTER COLUMN end_date TYPE " + cols[2].type + " USING " + fill_date + "2, " + tok + ")";
+    alter += ", ALTER COLUMN description TYPE " + cols[3].type + " USING " + fill_text + "2, " + tok + ")";
+    for (const auto& c : cols)
+        if (c.notnull)
+            alter += ", ALTER COLUMN " + quote_ident(c.name) + " SET NOT NULL";
+    alter += ", ADD CONSTRAINT " + std::string(kCheckName) + " " + check_def;
+    alter += ", DROP COLUMN phase_type";
+    spi_exec(alter);
+}
+
 }  // namespace
 
 void prepare_upgrade(const Target& t, bool restore, UpgradePrep& prep, bool scan_assignments)
@@ -209,7 +338,6 @@ namespace {
 std::string upgrade(const std::string& schema, bool dry_run, bool restore)
 {
     Stages st("upgrade", schema, 7);
-    const Extension& ext = extension();
 
     const int settings = pin_step_settings();
     st.begin("lock");
@@ -262,36 +390,18 @@ std::string upgrade(const std::string& schema, bool dry_run, bool restore)
 
     st.begin("phases");
     {
-        FillContext ctx;
-        ctx.token = new_fill_token();
-        ctx.planner = &data.planner;
-        ctx.phase_key = types.phase;
-        // Every column is filled in the same rewrite: the USING clauses of
-        // one ALTER TABLE are evaluated in one pass over the table.
-        ctx.expected_rows = data.phases * 4;
-        ActiveFill active(ctx);
         const auto cols = new_columns(objs);
+        const ArchivedObject* check = find_object(objs, "constraint", "project_phases", kCheckName);
+        const std::string check_def =
+            check && check->definition ? *check->definition : std::string("CHECK (start_date <= end_date)");
         std::string add = "ALTER TABLE " + t.phases.qualified;
         for (std::size_t i = 0; i < cols.size(); i++)
             add += std::string(i ? "," : "") + " ADD COLUMN " + quote_ident(cols[i].name) + " " + cols[i].type;
         spi_exec(add);
-
-        const std::string tok = std::to_string(ctx.token);
-        const std::string fill_text = ext.qschema + "._phasemig_fill_text(id, ";
-        const std::string fill_date = ext.qschema + "._phasemig_fill_date(id, ";
-        std::string alter = "ALTER TABLE " + t.phases.qualified;
-        alter += " ALTER COLUMN name TYPE " + cols[0].type + " USING " + fill_text + "1, " + tok + ")";
-        alter += ", ALTER COLUMN start_date TYPE " + cols[1].type + " USING " + fill_date + "1, " + tok + ")";
-        alter += ", ALTER COLUMN end_date TYPE " + cols[2].type + " USING " + fill_date + "2, " + tok + ")";
-        alter += ", ALTER COLUMN description TYPE " + cols[3].type + " USING " + fill_text + "2, " + tok + ")";
-        for (const auto& c : cols)
-            if (c.notnull)
-                alter += ", ALTER COLUMN " + quote_ident(c.name) + " SET NOT NULL";
-        const ArchivedObject* check = find_object(objs, "constraint", "project_phases", kCheckName);
-        alter += ", ADD CONSTRAINT " + std::string(kCheckName) + " " +
-                 (check && check->definition ? *check->definition : std::string("CHECK (start_date <= end_date)"));
-        alter += ", DROP COLUMN phase_type";
-        spi_exec(alter);
+        if (own_rewrite_fits(t.phases.oid, cols))
+            rewrite_phases(t, types, data.planner, cols, check_def);
+        else
+            alter_phases(t, types, data.planner, cols, check_def, data.phases);
         for (const auto& c : cols)
             if (c.archived)
                 restore_column_extras(t.phases, *c.archived);

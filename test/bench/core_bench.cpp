@@ -24,6 +24,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "core/archive_codec.hpp"
 #include "core/coverage.hpp"
 #include "core/phase_index.hpp"
 #include "core/timeline.hpp"
@@ -299,6 +300,78 @@ void BM_Coverage_100k(benchmark::State& state)
 
 }  // namespace
 
+// The assignment archive's chunk codec (core/archive_codec.hpp), 1M entries
+// shaped like a table scan of the generated data: positions climbing, random
+// projects (arg 0: uuid ids; arg 1: sequential integer ids).  Items are
+// entries; the counter gives the bytes per entry.
+std::vector<ArchiveEntry> archive_entries(bool integers)
+{
+    std::mt19937_64 rng(7);
+    std::vector<ArchiveEntry> out(kQueries);
+    for (std::size_t i = 0; i < out.size(); i++) {
+        ArchiveEntry& e = out[i];
+        e.pos = (static_cast<std::uint64_t>(i / 60) << 16) | (i % 60 + 1);
+        const std::uint64_t project = rng() % kProjects;
+        e.id = integers ? Key::from_int(static_cast<std::int64_t>(i + 1)) : Key{rng(), rng()};
+        e.has_project = true;
+        e.project = integers ? Key::from_int(static_cast<std::int64_t>(project + 1)) : Key{project * 0x9e3779b97f4a7c15ULL, project};
+        e.has_date = true;
+        e.date = static_cast<Day>(9000 + rng() % 700);
+        e.phase = integers ? Key::from_int(static_cast<std::int64_t>(2 * project + (rng() & 1) + 1))
+                           : Key{project * 0xbf58476d1ce4e5b9ULL, rng() & 1};
+    }
+    return out;
+}
+
+void BM_Archive_Encode(benchmark::State& state)
+{
+    const auto in = archive_entries(state.range(0) == 1);
+    unsigned char buf[1960];
+    std::size_t bytes = 0;
+    for (auto _ : state) {
+        ChunkEncoder enc(buf, sizeof buf);
+        bytes = 0;
+        for (const auto& e : in) {
+            if (!enc.has_room()) {
+                bytes += enc.size();
+                enc.reset();
+            }
+            enc.add(e);
+        }
+        bytes += enc.size();
+        benchmark::DoNotOptimize(buf);
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * in.size()));
+    state.counters["bytes_per_entry"] = static_cast<double>(bytes) / static_cast<double>(in.size());
+}
+
+void BM_Archive_Decode(benchmark::State& state)
+{
+    const auto in = archive_entries(state.range(0) == 1);
+    std::vector<std::vector<unsigned char>> chunks;
+    unsigned char buf[1960];
+    ChunkEncoder enc(buf, sizeof buf);
+    for (const auto& e : in) {
+        if (!enc.has_room()) {
+            chunks.emplace_back(enc.data(), enc.data() + enc.size());
+            enc.reset();
+        }
+        enc.add(e);
+    }
+    chunks.emplace_back(enc.data(), enc.data() + enc.size());
+    for (auto _ : state) {
+        std::uint64_t sum = 0;
+        for (const auto& c : chunks) {
+            ChunkDecoder dec(c.data(), c.size());
+            ArchiveEntry e;
+            while (dec.next(e))
+                sum += e.pos;
+        }
+        benchmark::DoNotOptimize(sum);
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * in.size()));
+}
+
 BENCHMARK(BM_Match_Index_Random)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Match_Index_Grouped)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Match_SortedVector_Random)->Unit(benchmark::kMillisecond);
@@ -311,5 +384,7 @@ BENCHMARK(BM_Index_Build_200k)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Index_FinalizeOnly_200k)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Planner_Plan_100k)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Coverage_100k)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Archive_Encode)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Archive_Decode)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

@@ -151,20 +151,38 @@ std::uint64_t archive_legacy_phases(const Target& t, const KeyTypes& types, std:
     std::vector<AttrNumber> attrs = {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("phase_type").attnum};
     const bool budgets = append_budget_attrs(pp, attrs);
     const KeyType fk = key_type_of(pp.col("project_id").type);
+    const Oid type_oid = pp.col("phase_type").type;
+    const bool is_string = type_oid == TEXTOID || type_oid == VARCHAROID || type_oid == BPCHAROID;
+    const bool is_enum = guarded([&] { return get_typtype(type_oid) == TYPTYPE_ENUM; });
     FmgrInfo* out_fn = guarded([&] {
         Oid func;
         bool varlena;
-        getTypeOutputInfo(pp.col("phase_type").type, &func, &varlena);
+        getTypeOutputInfo(type_oid, &func, &varlena);
         auto* fi = static_cast<FmgrInfo*>(palloc0(sizeof(FmgrInfo)));
         fmgr_info(func, fi);
         return fi;
     });
+    // An enum's label looked up once per label (enum_out reads the catalog
+    // cache for every value), a string read in place.
+    std::vector<std::pair<Oid, std::string>> enum_labels;
     scan_table(pp.oid, attrs, [&](const Datum* v, const bool* n) {
         w.set(kRunId, Int64GetDatum(run_id), false);
         w.set_key(kPhaseId, v[0], false, types.phase);
         w.set_key(kProjectId, v[1], n[1], fk);
         if (n[2]) {
             w.set(kPhaseType, (Datum) 0, true);
+        } else if (is_string) {
+            const text* label = DatumGetTextPP(v[2]);
+            w.set_text(kPhaseType, VARDATA_ANY(label), static_cast<int>(VARSIZE_ANY_EXHDR(label)));
+        } else if (is_enum) {
+            const Oid label_oid = DatumGetObjectId(v[2]);
+            std::size_t i = 0;
+            while (i < enum_labels.size() && enum_labels[i].first != label_oid)
+                i++;
+            if (i == enum_labels.size())
+                enum_labels.emplace_back(label_oid, OutputFunctionCall(out_fn, v[2]));
+            const std::string& label = enum_labels[i].second;
+            w.set_text(kPhaseType, label.data(), static_cast<int>(label.size()));
         } else {
             const char* label = OutputFunctionCall(out_fn, v[2]);
             w.set_text(kPhaseType, label, static_cast<int>(strlen(label)));

@@ -67,6 +67,27 @@ SELECT relname, has_table_privilege('pm_rw_reader', c.oid, 'SELECT') AS reader_m
   FROM pg_class c WHERE c.relnamespace = 'rw'::regnamespace AND relname IN ('project_phases', 'resource_assignments')
  ORDER BY 1;
 
+-- Row versions the rewrite must tell apart: one whose update was rolled
+-- back (its xmax is an aborted transaction), and rows changed, deleted and
+-- added in the step's own transaction; all as SQL sees them, after commit too.
+BEGIN;
+UPDATE resource_assignments SET notes = 'rolled back' WHERE id = 3;
+ROLLBACK;
+SELECT phasemig_upgrade('rw') -> 'assignments';
+BEGIN;
+UPDATE resource_assignments SET notes = 'same transaction', assignment_date = '2025-02-27' WHERE id = 4;
+DELETE FROM resource_assignments WHERE id = 5;
+INSERT INTO resource_assignments (id, project_id, assignment_date, notes) VALUES (301, 2, '2025-02-03', 'new');
+SELECT phasemig_downgrade('rw') -> 'assignments';
+SELECT id, project_phase_id, assignment_date, left(notes, 16) AS notes FROM resource_assignments
+ WHERE id IN (3, 4, 5, 301) ORDER BY id;
+COMMIT;
+SELECT id, project_phase_id, assignment_date, left(notes, 16) AS notes FROM resource_assignments
+ WHERE id IN (3, 4, 5, 301) ORDER BY id;
+SELECT count(*) AS rows FROM resource_assignments;
+SELECT check_no, passed FROM phasemig_verify('rw') WHERE NOT passed;
+DELETE FROM resource_assignments WHERE id = 301;
+
 -- An unlogged table stays unlogged.
 ALTER TABLE resource_assignments SET UNLOGGED;
 SELECT phasemig_upgrade('rw') -> 'assignments';

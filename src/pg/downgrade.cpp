@@ -7,8 +7,8 @@
 #include "pg/archive_io.hpp"
 #include "pg/fill.hpp"
 #include "pg/guard.hpp"
-#include "pg/rewrite.hpp"
 #include "pg/model.hpp"
+#include "pg/rewrite.hpp"
 #include "pg/scan.hpp"
 #include "pg/spi.hpp"
 #include "pg/step.hpp"
@@ -133,14 +133,13 @@ std::uint64_t archive_and_type_phases(const Target& t, const KeyTypes& types, st
 
 enum class Passes { One, Two };
 
-// Adds project_phase_id and fills it in one rewrite of resource_assignments,
-// NOT NULL checked in the same pass.  Passes::Two: the first pass
-// (prepare_downgrade_assignments) has run.
+// Adds project_phase_id and fills it in one rewrite of resource_assignments
+// (every row gets a value, so the column is NOT NULL).  Passes::Two: the
+// first pass (prepare_downgrade_assignments) has run.
 void fill_assignments(const Target& t, const KeyTypes& types, const DowngradePrep& prep, Passes passes,
                       const std::string& phase_id_type, FillContext& ctx)
 {
     const UpgradedData& data = prep.data;
-    ctx.token = new_fill_token();
     ctx.data = &data;
     ctx.phase_key = types.phase;
     ctx.project_key = key_type_of(t.assignments.col("project_id").type);
@@ -298,7 +297,6 @@ namespace {
 std::string downgrade(const std::string& schema, bool dry_run, bool restore)
 {
     Stages st("downgrade", schema, 6);
-    const Extension& ext = extension();
 
     const int settings = pin_step_settings();
     st.begin("lock");
@@ -348,7 +346,6 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
 
     const std::string phase_id_type =
         guarded([&] { return std::string(format_type_be_qualified(t.phases.col("id").type)); });
-    const std::string tok_prefix = ext.qschema + ".";
 
     st.begin("assignments");
     // One pass first: the rewrite meets the archive as it goes, inside a
@@ -444,20 +441,18 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
         const AttrNumber target = guarded([&] { return get_attnum(relid, "phase_type"); });
         const AttrNumber a_id = t.phases.col("id").attnum;
         // Each label as a value of the column's type, once.
-        const std::vector<Datum> label_values = guarded([&] {
-            HeapTuple att = SearchSysCacheAttNum(relid, target);
-            if (!HeapTupleIsValid(att))
-                elog(ERROR, "cache lookup failed for phase_type of relation %u", relid);
-            const Form_pg_attribute a = reinterpret_cast<Form_pg_attribute>(GETSTRUCT(att));
+        std::vector<Datum> label_values(phase_types.labels.size());
+        guarded([&] {
+            Oid type;
+            std::int32_t typmod;
+            Oid collation;
+            get_atttypetypmodcoll(relid, target, &type, &typmod, &collation);
             Oid input;
             Oid ioparam;
-            getTypeInputInfo(a->atttypid, &input, &ioparam);
-            const std::int32_t typmod = a->atttypmod;
-            ReleaseSysCache(att);
-            std::vector<Datum> out;
-            for (const std::string& label : phase_types.labels)
-                out.push_back(OidInputFunctionCall(input, const_cast<char*>(label.c_str()), ioparam, typmod));
-            return out;
+            getTypeInputInfo(type, &input, &ioparam);
+            for (std::size_t i = 0; i < label_values.size(); i++)
+                label_values[i] = OidInputFunctionCall(input, const_cast<char*>(phase_types.labels[i].c_str()),
+                                                       ioparam, typmod);
         });
         std::size_t cursor = 0;
         rewrite_table(
@@ -466,9 +461,7 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
                 const core::Key id = datum_to_key(v[a_id - 1], types.phase);
                 const std::uint32_t* label = phase_types.by_phase.find_in_order(id, cursor);
                 if (!label)
-                    throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                                "phase " + key_to_text(id, types.phase) + " appeared during the step",
-                                "A phase was not seen when the step read the table; nothing has been changed.");
+                    throw phase_appeared(id, types.phase);
                 v[target - 1] = label_values[*label];
                 n[target - 1] = false;
             },

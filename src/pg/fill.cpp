@@ -115,6 +115,12 @@ Datum fill_assignment(FillContext& ctx, const AssignmentRow& row, std::uint64_t 
     return key_to_datum(m->id, ctx.phase_key);
 }
 
+Error phase_appeared(const core::Key& id, KeyType type)
+{
+    return Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "phase " + key_to_text(id, type) + " appeared during the step",
+                 "A phase was not seen when the step read the table; nothing has been changed.");
+}
+
 ActiveFill::ActiveFill(FillContext& ctx) : previous_(g_active)
 {
     g_active = &ctx;
@@ -160,9 +166,7 @@ PHASEMIG_FUNCTION(phasemig_fill_text)
             }
         }
         if (!value)
-            throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                        "phase " + key_to_text(id, arg_key_type(fcinfo, 0)) + " appeared during the step",
-                        "A phase was not seen when the step read the table; nothing has been changed.");
+            throw phase_appeared(id, arg_key_type(fcinfo, 0));
         // Per row: no guard, this frame holds nothing with a destructor.
         return PointerGetDatum(cstring_to_text_with_len(value->data(), static_cast<int>(value->size())));
     });
@@ -178,9 +182,7 @@ PHASEMIG_FUNCTION(phasemig_fill_date)
         count_row(ctx);
         const core::PlannedPhase* p = planned(ctx, id);
         if (!p)
-            throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                        "phase " + key_to_text(id, arg_key_type(fcinfo, 0)) + " appeared during the step",
-                        "A phase was not seen when the step read the table; nothing has been changed.");
+            throw phase_appeared(id, arg_key_type(fcinfo, 0));
         return DateADTGetDatum(field == kFieldStart ? p->range.start : p->range.end);
     });
 }

@@ -15,6 +15,7 @@
 #include "core/phase_index.hpp"
 #include "core/timeline.hpp"
 #include "pg/archive_io.hpp"
+#include "pg/guard.hpp"
 #include "pg/keys.hpp"
 
 namespace phasemig::pg {
@@ -70,6 +71,9 @@ private:
 };
 
 std::int64_t new_fill_token();
+
+// The error for a phase the step's rewrite meets but its scan did not see.
+Error phase_appeared(const core::Key& id, KeyType type);
 
 struct AssignmentRow;
 // The downgrade's rule for one assignment (SPEC §3): its archived phase when

@@ -5,10 +5,10 @@
 
 #include "pg/archive_io.hpp"
 #include "pg/fill.hpp"
-#include "pg/scan.hpp"
 #include "pg/guard.hpp"
-#include "pg/rewrite.hpp"
 #include "pg/model.hpp"
+#include "pg/rewrite.hpp"
+#include "pg/scan.hpp"
 #include "pg/spi.hpp"
 #include "pg/step.hpp"
 #include "pg/steps.hpp"
@@ -269,9 +269,7 @@ void rewrite_phases(const Target& t, const KeyTypes& types, const core::UpgradeP
             const core::PlannedPhase* p = planner.find_in_order(id, cursor);
             planner.prefetch_in_order(cursor + 8);
             if (!p)
-                throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                            "phase " + key_to_text(id, types.phase) + " appeared during the step",
-                            "A phase was not seen when the step read the table; nothing has been changed.");
+                throw phase_appeared(id, types.phase);
             v[col[0].att - 1] = string_value(0, col[0], p->name);
             n[col[0].att - 1] = false;
             v[col[1].att - 1] = DateADTGetDatum(p->range.start);

@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "core/key.hpp"
 
@@ -269,5 +270,16 @@ private:
     std::uint32_t count_ = 0;
     ArchiveEntry prev_;
 };
+
+// Appends every entry of a chunk to `out`; false when the chunk is damaged
+// (the entries before the damage are appended).
+inline bool decode_chunk(const unsigned char* data, std::size_t len, std::vector<ArchiveEntry>& out)
+{
+    ChunkDecoder dec(data, len);
+    ArchiveEntry e;
+    while (dec.next(e))
+        out.push_back(e);
+    return dec.ok();
+}
 
 }  // namespace phasemig::core

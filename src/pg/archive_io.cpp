@@ -51,12 +51,9 @@ void decode_archive_chunk(const unsigned char* data, std::size_t len, std::int64
                           std::int32_t chunk_no, std::vector<ArchivedAssignment>& out)
 {
     const std::size_t before = out.size();
-    core::ChunkDecoder dec(data, len);
-    ArchivedAssignment e;
-    while (dec.next(e))
-        out.push_back(e);
+    const bool ok = core::decode_chunk(data, len, out);
     const std::size_t got = out.size() - before;
-    if (!dec.ok())
+    if (!ok)
         throw corrupt_chunk(run_id, chunk_no, strfmt("does not decode (entry %zu)", got + 1));
     if (static_cast<std::int64_t>(got) != entries)
         throw corrupt_chunk(run_id, chunk_no,

@@ -24,11 +24,7 @@ PHASEMIG_FUNCTION(phasemig_archive_entries)
             len = VARSIZE_ANY_EXHDR(b);
             return reinterpret_cast<const unsigned char*>(VARDATA_ANY(b));
         });
-        core::ChunkDecoder dec(data, len);
-        ArchivedAssignment e;
-        while (dec.next(e))
-            entries.push_back(e);
-        if (!dec.ok())
+        if (!core::decode_chunk(data, len, entries))
             throw Error(ERRCODE_DATA_CORRUPTED, "phasemig's assignment archive is damaged",
                         strfmt("The chunk does not decode (entry %zu).", entries.size() + 1));
         guarded([&] { InitMaterializedSRF(fcinfo, 0); });

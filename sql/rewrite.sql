@@ -116,6 +116,37 @@ SELECT id, name, description, pg_typeof(name) AS name_type, pg_typeof(descriptio
   FROM project_phases ORDER BY id;
 SELECT phasemig_downgrade('rw') -> 'assignments';
 
+-- The phase foreign key comes back validated without a second scan: the
+-- rewrite wrote only ids it read from project_phases under lock.  It is
+-- enforced from then on.  A key of another shape (here a composite one
+-- restored from the archive) is validated by PostgreSQL's own scan.
+SELECT conname, convalidated, pg_get_constraintdef(oid) FROM pg_constraint
+ WHERE conrelid = 'resource_assignments'::regclass AND contype = 'f' ORDER BY conname;
+SELECT phasemig_upgrade('rw') -> 'assignments';
+SELECT phasemig_downgrade('rw') -> 'phase_fk_validation' AS phase_fk_validation;
+SELECT conname, convalidated FROM pg_constraint
+ WHERE conrelid = 'resource_assignments'::regclass AND contype = 'f' ORDER BY conname;
+SELECT check_no, passed, detail FROM phasemig_verify('rw') WHERE check_no = 3;
+\set VERBOSITY terse
+INSERT INTO resource_assignments (id, project_id, project_phase_id, assignment_date) VALUES (999, 1, 99, '2025-02-01');
+\set VERBOSITY default
+ALTER TABLE project_phases ADD CONSTRAINT project_phases_project_id_id_key UNIQUE (project_id, id);
+ALTER TABLE resource_assignments DROP CONSTRAINT resource_assignments_project_phase_id_fkey,
+  ADD CONSTRAINT resource_assignments_project_phase_id_fkey FOREIGN KEY (project_id, project_phase_id)
+      REFERENCES project_phases (project_id, id);
+SELECT phasemig_upgrade('rw') -> 'assignments';
+SELECT phasemig_downgrade('rw') -> 'phase_fk_validation' AS phase_fk_validation;
+SELECT conname, convalidated, pg_get_constraintdef(oid) FROM pg_constraint
+ WHERE conrelid = 'resource_assignments'::regclass AND contype = 'f' ORDER BY conname;
+-- Archived not valid, it comes back not valid, and nothing validates it.
+ALTER TABLE resource_assignments DROP CONSTRAINT resource_assignments_project_phase_id_fkey,
+  ADD CONSTRAINT resource_assignments_project_phase_id_fkey FOREIGN KEY (project_phase_id)
+      REFERENCES project_phases (id) NOT VALID;
+SELECT phasemig_upgrade('rw') -> 'assignments';
+SELECT phasemig_downgrade('rw') -> 'phase_fk_validation' AS phase_fk_validation;
+SELECT conname, convalidated FROM pg_constraint
+ WHERE conrelid = 'resource_assignments'::regclass AND contype = 'f' ORDER BY conname;
+
 RESET search_path;
 DROP SCHEMA rw CASCADE;
 DROP ROLE pm_rw_reader;

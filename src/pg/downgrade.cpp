@@ -131,6 +131,49 @@ std::uint64_t archive_and_type_phases(const Target& t, const KeyTypes& types, st
     return w.written();
 }
 
+// How resource_assignments_project_phase_id_fkey comes back validated.
+// The rewrite wrote into project_phase_id only ids of the phase index, which
+// was read from project_phases under the ACCESS EXCLUSIVE locks this
+// transaction holds on both tables until it ends: the constraint holds for
+// every row by construction.  VALIDATE CONSTRAINT would prove it again by
+// joining every assignment with every phase, a fifth of the step.  So when
+// the constraint is exactly project_phase_id -> project_phases (id), it is
+// marked validated the way VALIDATE CONSTRAINT does after its scan; any other
+// shape (say a composite key restored from the archive) is left to
+// PostgreSQL's scan.  Returns "rewrite" or "scan".
+const char* validate_phase_fk(const Target& t)
+{
+    const auto con = spi_value(
+        "SELECT c.oid FROM pg_catalog.pg_constraint c"
+        " JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attname = 'project_phase_id'"
+        " JOIN pg_catalog.pg_attribute b ON b.attrelid = c.confrelid AND b.attname = 'id'"
+        " WHERE c.conrelid = $1::pg_catalog.oid AND c.confrelid = $2::pg_catalog.oid AND c.conname = $3"
+        " AND c.contype = 'f' AND NOT c.convalidated"
+        " AND c.conkey = ARRAY[a.attnum] AND c.confkey = ARRAY[b.attnum]",
+        {Arg::of(static_cast<std::int64_t>(t.assignments.oid)), Arg::of(static_cast<std::int64_t>(t.phases.oid)),
+         Arg::of(kFkName)});
+    if (!con) {
+        spi_exec("ALTER TABLE " + t.assignments.qualified + " VALIDATE CONSTRAINT " + kFkName);
+        return "scan";
+    }
+    const Oid conoid = static_cast<Oid>(std::stoul(*con));
+    const Oid relid = t.assignments.oid;
+    guarded([&] {
+        Relation conrel = table_open(ConstraintRelationId, RowExclusiveLock);
+        HeapTuple tup = SearchSysCacheCopy1(CONSTROID, ObjectIdGetDatum(conoid));
+        if (!HeapTupleIsValid(tup))
+            elog(ERROR, "cache lookup failed for constraint %u", conoid);
+        reinterpret_cast<Form_pg_constraint>(GETSTRUCT(tup))->convalidated = true;
+        CatalogTupleUpdate(conrel, &tup->t_self, tup);
+        InvokeObjectPostAlterHook(ConstraintRelationId, conoid, 0);
+        heap_freetuple(tup);
+        table_close(conrel, RowExclusiveLock);
+        CacheInvalidateRelcacheByRelid(relid);
+        CommandCounterIncrement();
+    });
+    return "rewrite";
+}
+
 enum class Passes { One, Two };
 
 // Adds project_phase_id and fills it in one rewrite of resource_assignments
@@ -196,8 +239,8 @@ void fill_assignments(const Target& t, const KeyTypes& types, const DowngradePre
 
 std::string summarize(const std::string& schema, bool dry_run, bool restore, std::int64_t run_id, const Target& t,
                       const UpgradedData& d, const Baseline& b, const std::map<std::string, std::uint64_t>& by_type,
-                      std::uint64_t types_restored, int assignment_passes, bool alembic_moved,
-                      const Stages& stages)
+                      std::uint64_t types_restored, int assignment_passes, const char* fk_validation,
+                      bool alembic_moved, const Stages& stages)
 {
     Json j;
     j.begin_object();
@@ -246,6 +289,13 @@ std::string summarize(const std::string& schema, bool dry_run, bool restore, std
         .end_object();
     // 2 when the table was reorganized since the upgrade (see the rewrite).
     j.key("assignment_passes").num(assignment_passes);
+    // How the phase foreign key was validated (validate_phase_fk); null when
+    // the archive restored it not valid, as it was.
+    j.key("phase_fk_validation");
+    if (fk_validation)
+        j.str(fk_validation);
+    else
+        j.null();
     add_timings(j, stages);
     j.end_object();
     return j.text();
@@ -354,6 +404,7 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
     // rewrite gives up, is rolled back, and the assignments are read once
     // more before it: the two passes of core/archive_merge.hpp, and the
     // preflight's error for assignments without phases.
+    const char* fk_validation = nullptr;
     FillContext one;
     const bool done = try_subtransaction(
         [&] { fill_assignments(t, types, prep, Passes::One, phase_id_type, one); },
@@ -387,13 +438,14 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
         if (col)
             restore_column_extras(t.assignments, *col);
         const ArchivedObject* fk = find_object(objs, "constraint", "resource_assignments", kFkName);
+        bool validate = true;
         if (fk)
-            restore_object(t.assignments, *fk);
-        else {
+            validate = add_archived_object(t.assignments, *fk);
+        else
             spi_exec("ALTER TABLE " + t.assignments.qualified + " ADD CONSTRAINT " + kFkName +
                      " FOREIGN KEY (project_phase_id) REFERENCES " + t.phases.qualified + " (id) NOT VALID");
-            spi_exec("ALTER TABLE " + t.assignments.qualified + " VALIDATE CONSTRAINT " + kFkName);
-        }
+        if (validate)
+            fk_validation = validate_phase_fk(t);
         const ArchivedObject* idx = find_object(objs, "index", "resource_assignments", kAssignmentPhaseIndex);
         if (idx && idx->definition)
             spi_exec(*idx->definition);
@@ -486,7 +538,8 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
     st.end();
 
     std::string summary =
-        summarize(schema, dry_run, restore, run_id, t, data, base, by_type, types_restored, done ? 1 : 2, moved, st);
+        summarize(schema, dry_run, restore, run_id, t, data, base, by_type, types_restored, done ? 1 : 2, fk_validation,
+                  moved, st);
     st.finish();
     end_locked_snapshot();
     restore_step_settings(settings);

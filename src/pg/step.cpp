@@ -355,13 +355,13 @@ void restore_column_extras(const Table& table, const ArchivedObject& column)
                  guarded([&] { return std::string(quote_literal_cstr(column.comment->c_str())); }));
 }
 
-void restore_object(const Table& table, const ArchivedObject& obj)
+bool add_archived_object(const Table& table, const ArchivedObject& obj)
 {
     if (!obj.definition)
-        return;
+        return false;
     if (obj.kind == "index") {
         spi_exec(*obj.definition);
-        return;
+        return false;
     }
     // Constraints: added NOT VALID, then validated in a separate pass, as
     // they were when archived.
@@ -370,11 +370,15 @@ void restore_object(const Table& table, const ArchivedObject& obj)
     const bool check_or_fk = def.rfind("CHECK", 0) == 0 || def.rfind("FOREIGN KEY", 0) == 0;
     if (def.size() > kNotValid.size() && def.compare(def.size() - kNotValid.size(), kNotValid.size(), kNotValid) == 0)
         def.resize(def.size() - kNotValid.size());
-    const std::string name = quote_ident(obj.name);
-    spi_exec("ALTER TABLE " + table.qualified + " ADD CONSTRAINT " + name + " " + def +
+    spi_exec("ALTER TABLE " + table.qualified + " ADD CONSTRAINT " + quote_ident(obj.name) + " " + def +
              (check_or_fk ? " NOT VALID" : ""));
-    if (check_or_fk && obj.validated)
-        spi_exec("ALTER TABLE " + table.qualified + " VALIDATE CONSTRAINT " + name);
+    return check_or_fk && obj.validated;
+}
+
+void restore_object(const Table& table, const ArchivedObject& obj)
+{
+    if (add_archived_object(table, obj))
+        spi_exec("ALTER TABLE " + table.qualified + " VALIDATE CONSTRAINT " + quote_ident(obj.name));
 }
 
 bool move_alembic(const Target& t, const char* from, const char* to)

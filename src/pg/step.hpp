@@ -86,6 +86,9 @@ void restore_column_extras(const Table& table, const ArchivedObject& column);
 // Re-creates an archived index or constraint.  Constraints are added NOT
 // VALID and then validated when they were valid.
 void restore_object(const Table& table, const ArchivedObject& obj);
+// restore_object's first half: true when the constraint it added NOT VALID
+// was valid when archived, so the caller still has to validate it.
+bool add_archived_object(const Table& table, const ArchivedObject& obj);
 
 // Moves alembic_version when it holds `from` (checked by preflight).
 bool move_alembic(const Target& t, const char* from, const char* to);

@@ -41,6 +41,22 @@ SELECT passed, detail FROM phasemig_verify('bu') WHERE check_no = 7;
 UPDATE bu.project_phases SET expense_budget = expense_budget - 0.0000001 WHERE id = 22;
 SELECT passed, detail FROM phasemig_verify('bu') WHERE check_no = 7;
 
+-- A project whose phases lie apart in the table (an updated row is stored
+-- elsewhere) is still one project to checks 5 and 7: a duplicate name made
+-- by an update is found, and so is budget moved to another project.
+UPDATE bu.project_phases SET name = 'Planning' WHERE id = 12;
+UPDATE bu.project_phases SET description = 'moved' WHERE id = 22;
+SELECT ctid, id, project_id, name FROM bu.project_phases ORDER BY ctid;
+SELECT check_no, passed, detail FROM phasemig_verify('bu') WHERE check_no IN (5, 7);
+UPDATE bu.project_phases SET name = 'Execution' WHERE id = 12;
+UPDATE bu.project_phases SET total_budget = total_budget + 7 WHERE id = 22;
+UPDATE bu.project_phases SET total_budget = total_budget - 7 WHERE id = 31;
+SELECT ctid, id, project_id, name FROM bu.project_phases ORDER BY ctid;
+SELECT check_no, passed, detail FROM phasemig_verify('bu') WHERE check_no IN (5, 7);
+UPDATE bu.project_phases SET total_budget = total_budget - 7 WHERE id = 22;
+UPDATE bu.project_phases SET total_budget = total_budget + 7 WHERE id = 31;
+SELECT check_no, passed, detail FROM phasemig_verify('bu') WHERE check_no IN (5, 7);
+
 -- The downgrade records its own baseline; the legacy state compares with it.
 SELECT phasemig_downgrade('bu') -> 'budgets';
 SELECT check_no, passed, detail FROM phasemig_verify('bu') WHERE check_no IN (6, 7);

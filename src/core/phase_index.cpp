@@ -18,56 +18,179 @@ void PhaseIndex::add(const Key& project, const Key& phase, Range range)
     phases_.push_back(Phase{project, phase, range});
 }
 
-void PhaseIndex::finalize()
+namespace {
+bool phase_before(const PhaseIndex::Phase& a, const PhaseIndex::Phase& b) noexcept
 {
-    // pdqsort: linear on input already in order (the upgrade's plan is), and
-    // faster than std::sort otherwise; ids are unique, so the order is total.
-    boost::sort::pdqsort(phases_.begin(), phases_.end(), [](const Phase& a, const Phase& b) {
-        return std::tie(a.project, a.range.start, a.id) < std::tie(b.project, b.range.start, b.id);
-    });
-    projects_.clear();
-    table_.clear();
-    last_ = nullptr;
-    prefix_max_end_.resize(phases_.size());
+    return std::tie(a.project, a.range.start, a.id) < std::tie(b.project, b.range.start, b.id);
+}
+}  // namespace
 
-    std::size_t i = 0;
-    while (i < phases_.size()) {
-        std::size_t j = i;
-        Project p;
-        p.id = phases_[i].project;
-        p.begin = static_cast<std::uint32_t>(i);
-        Day max_end = std::numeric_limits<Day>::min();
-        bool any_valid = false;
-        for (; j < phases_.size() && phases_[j].project == p.id; j++) {
-            const Range& r = phases_[j].range;
-            if (r.start > r.end) {
-                p.has_reversed = true;
-            } else {
-                if (any_valid && r.start <= max_end)
-                    p.overlapping = true;
-                any_valid = true;
-                max_end = std::max(max_end, r.end);
-            }
-            prefix_max_end_[j] = max_end;
+PhaseIndex::Project PhaseIndex::close_project(std::size_t begin, std::size_t end)
+{
+    Project p;
+    p.id = phases_[begin].project;
+    p.begin = static_cast<std::uint32_t>(begin);
+    Day max_end = std::numeric_limits<Day>::min();
+    bool any_valid = false;
+    for (std::size_t j = begin; j < end; j++) {
+        const Range& r = phases_[j].range;
+        if (r.start > r.end) {
+            p.has_reversed = true;
+        } else {
+            if (any_valid && r.start <= max_end)
+                p.overlapping = true;
+            any_valid = true;
+            max_end = std::max(max_end, r.end);
         }
-        p.count = static_cast<std::uint32_t>(j - i);
-        for (std::uint32_t k = 0; k < p.count && k < kInline; k++)
-            p.inline_ranges[k] = phases_[i + k].range;
-        projects_.push_back(p);
-        i = j;
+        prefix_max_end_[j] = max_end;
     }
+    p.count = static_cast<std::uint32_t>(end - begin);
+    for (std::uint32_t k = 0; k < p.count && k < kInline; k++)
+        p.inline_ranges[k] = phases_[begin + k].range;
+    return p;
+}
+
+void PhaseIndex::size_table(std::size_t projects)
+{
     std::size_t capacity = 16;
     // Load up to 3/4 (see FlatKeyMap::fits): 64-byte slots make the table
     // the biggest thing a step allocates.
-    while (capacity * 3 < projects_.size() * 4)
+    while (capacity * 3 < projects * 4)
         capacity <<= 1;
     table_.assign(capacity, Project{});
     mask_ = capacity - 1;
-    for (const Project& p : projects_) {
-        std::size_t h = KeyHash{}(p.id) & mask_;
-        while (table_[h].count != 0)
-            h = (h + 1) & mask_;
-        table_[h] = p;
+}
+
+bool PhaseIndex::insert(const Project& p) noexcept
+{
+    std::size_t h = KeyHash{}(p.id) & mask_;
+    while (table_[h].count != 0) {
+        if (table_[h].id == p.id)
+            return false;
+        h = (h + 1) & mask_;
+    }
+    table_[h] = p;
+    return true;
+}
+
+PhaseIndex::Project* PhaseIndex::slot_of(const Key& project) noexcept
+{
+    std::size_t h = KeyHash{}(project) & mask_;
+    while (table_[h].count != 0) {
+        if (table_[h].id == project)
+            return &table_[h];
+        h = (h + 1) & mask_;
+    }
+    return nullptr;
+}
+
+bool PhaseIndex::build_from_runs()
+{
+    // Each run of one project in the order added becomes the project, its
+    // few phases sorted in place.  A project met again in a later run (a
+    // phase updated since, stored elsewhere) is "split": its phases are
+    // gathered after all runs.  Too many of those and one sort is cheaper.
+    std::vector<std::uint32_t> runs;  // where each run starts, then the end
+    for (std::size_t i = 0; i < phases_.size(); i++)
+        if (i == 0 || phases_[i].project != phases_[i - 1].project)
+            runs.push_back(static_cast<std::uint32_t>(i));
+    const std::size_t n_runs = runs.size();
+    runs.push_back(static_cast<std::uint32_t>(phases_.size()));
+    size_table(n_runs);
+    struct Stray {
+        Key project;
+        std::size_t begin, end;
+    };
+    std::vector<Stray> strays;
+    const std::size_t max_strays = n_runs / 16 + 16;
+    // Inserts land in random slots: the slots of runs a little ahead are
+    // loaded while this one is built.
+    constexpr std::size_t kAhead = 8;
+    for (std::size_t r = 0; r < n_runs; r++) {
+        if (r + kAhead < n_runs) {
+            const std::size_t h = KeyHash{}(phases_[runs[r + kAhead]].project) & mask_;
+            prefetch_read(&table_[h]);
+            prefetch_read(&table_[(h + 1) & mask_]);
+        }
+        const std::size_t i = runs[r], j = runs[r + 1];
+        // Insertion sort: a project has a handful of phases.
+        for (std::size_t k = i + 1; k < j; k++)
+            for (std::size_t m = k; m > i && phase_before(phases_[m], phases_[m - 1]); m--)
+                std::swap(phases_[m], phases_[m - 1]);
+        const Project p = close_project(i, j);
+        if (insert(p)) {
+            project_count_++;
+        } else {
+            strays.push_back(Stray{p.id, i, j});
+            if (strays.size() > max_strays)
+                return false;
+        }
+    }
+    live_phases_ = phases_.size();
+    if (strays.empty())
+        return true;
+    // Each split project's phases, from all its runs, go to the end; the
+    // places they leave are not referenced again.
+    std::sort(strays.begin(), strays.end(), [](const Stray& a, const Stray& b) {
+        return std::tie(a.project, a.begin) < std::tie(b.project, b.begin);
+    });
+    std::size_t extra = 0;
+    for (const Stray& st : strays)
+        extra += st.end - st.begin;
+    for (std::size_t k = 0; k < strays.size();) {
+        const Key id = strays[k].project;
+        extra += slot_of(id)->count;
+        split_.push_back(id);
+        while (k < strays.size() && strays[k].project == id)
+            k++;
+    }
+    // Reserved, so the copies below read from a vector that does not move.
+    phases_.reserve(phases_.size() + extra);
+    for (std::size_t k = 0; k < strays.size();) {
+        const Key id = strays[k].project;
+        Project* slot = slot_of(id);
+        const std::size_t begin = phases_.size();
+        for (std::uint32_t m = 0; m < slot->count; m++)
+            phases_.push_back(phases_[slot->begin + m]);
+        for (; k < strays.size() && strays[k].project == id; k++)
+            for (std::size_t m = strays[k].begin; m < strays[k].end; m++)
+                phases_.push_back(phases_[m]);
+        std::sort(phases_.begin() + static_cast<std::ptrdiff_t>(begin), phases_.end(), phase_before);
+        prefix_max_end_.resize(phases_.size());
+        *slot = close_project(begin, phases_.size());
+    }
+    return true;
+}
+
+void PhaseIndex::finalize()
+{
+    table_.clear();
+    split_.clear();
+    project_count_ = 0;
+    last_ = nullptr;
+    prefix_max_end_.resize(phases_.size());
+    // Phases usually come grouped by project (created together, and kept in
+    // that order by the steps' rewrites of project_phases): then no sort of
+    // all phases is needed, only of each project's few.
+    by_runs_ = build_from_runs();
+    if (by_runs_)
+        return;
+    split_.clear();
+    project_count_ = 0;
+    live_phases_ = phases_.size();
+    // pdqsort: faster than std::sort; ids are unique, so the order is total.
+    boost::sort::pdqsort(phases_.begin(), phases_.end(), phase_before);
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < phases_.size(); i++)
+        count += i == 0 || phases_[i].project != phases_[i - 1].project;
+    size_table(count);
+    for (std::size_t i = 0; i < phases_.size();) {
+        std::size_t j = i + 1;
+        while (j < phases_.size() && phases_[j].project == phases_[i].project)
+            j++;
+        (void) insert(close_project(i, j));
+        project_count_++;
+        i = j;
     }
 }
 

@@ -34,13 +34,27 @@ public:
 
     void reserve(std::size_t phases) { phases_.reserve(phases); }
     void add(const Key& project, const Key& phase, Range range);
-    // Sorts by (project, start, id) and builds the lookup; call once after add().
+    // Orders each project's phases by (start, id) and builds the lookup; call
+    // once after add().
     void finalize();
+    // After finalize(): true when the phases came grouped by project in the
+    // order added, but for the projects in split_projects() (sorted), whose
+    // phases came in more than one run.  Per-project tallies kept in the
+    // order added then need no sort but of those.  False: no such knowledge.
+    bool by_runs() const noexcept { return by_runs_; }
+    const std::vector<Key>& split_projects() const noexcept { return split_; }
 
-    std::size_t phase_count() const noexcept { return phases_.size(); }
-    std::size_t project_count() const noexcept { return projects_.size(); }
+    std::size_t phase_count() const noexcept { return live_phases_; }
+    std::size_t project_count() const noexcept { return project_count_; }
     const std::vector<Phase>& phases() const noexcept { return phases_; }
-    const std::vector<Project>& projects() const noexcept { return projects_; }
+    // Every project, in no particular order.
+    template <typename F>
+    void for_each_project(F&& f) const
+    {
+        for (const Project& p : table_)
+            if (p.count != 0)
+                f(p);
+    }
 
     // nullptr when the project has no phases.
     const Project* find(const Key& project) const noexcept;
@@ -49,8 +63,13 @@ public:
     // rows (about one cache miss hidden per row).
     void prefetch(const Key& project) const noexcept
     {
-        if (!table_.empty())
-            prefetch_read(&table_[KeyHash{}(project) & mask_]);
+        if (table_.empty())
+            return;
+        // The next slot too: at the table's load, about two lookups in five
+        // probe past the first slot.
+        const std::size_t h = KeyHash{}(project) & mask_;
+        prefetch_read(&table_[h]);
+        prefetch_read(&table_[(h + 1) & mask_]);
     }
 
     // The date rule: nullptr when no phase of the project holds the day.
@@ -63,6 +82,8 @@ public:
         const Project* p = find(project);
         return p ? match(*p, day) : nullptr;
     }
+    // phases() holds each project's phases at [begin, begin + count); it may
+    // hold other entries no project refers to.
     // Earliest start, then smallest id.
     const Phase* first(const Project& project) const noexcept { return &phases_[project.begin]; }
 
@@ -70,14 +91,23 @@ public:
     std::uint32_t count_holding(const Project& project, Day day, std::uint32_t cap = 2) const noexcept;
 
 private:
+    Project close_project(std::size_t begin, std::size_t end);
+    void size_table(std::size_t projects);
+    bool insert(const Project& p) noexcept;  // false when the project is there
+    Project* slot_of(const Key& project) noexcept;
+    bool build_from_runs();
+
     std::vector<Phase> phases_;
     std::vector<Day> prefix_max_end_;  // per phase, max end over its project's earlier phases
-    std::vector<Project> projects_;
+    std::size_t project_count_ = 0;
     // Open addressing over Projects themselves (count 0 = empty), linear probing.
     std::vector<Project, HugePageAllocator<Project>> table_;
     std::size_t mask_ = 0;
     // Assignments usually come in runs of the same project; remember the last.
     mutable const Project* last_ = nullptr;
+    bool by_runs_ = false;
+    std::vector<Key> split_;
+    std::size_t live_phases_ = 0;
 };
 
 }  // namespace phasemig::core

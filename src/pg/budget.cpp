@@ -137,7 +137,11 @@ std::string fixed_to_text(__int128 value, int dscale)
 
 void Budgets::add(const core::Key& project, const Datum* values, const bool* nulls)
 {
-    PhaseBudget pb{project, BudgetSums{}};
+    // Consecutive phases of one project share a record: the sums do not
+    // depend on the order within a project.
+    if (phases_.empty() || !(phases_.back().project == project))
+        phases_.push_back(PhaseBudget{project, BudgetSums{}});
+    BudgetSums& sums = phases_.back().sums;
     for (int c = 0; c < 3; c++) {
         if (nulls[c])
             continue;
@@ -149,12 +153,11 @@ void Budgets::add(const core::Key& project, const Datum* values, const bool* nul
         }
         if (scale > dscale_[c])
             dscale_[c] = scale;
-        pb.sums.sum[c] = v;
-        pb.sums.any[c] = true;
+        sums.sum[c] += v;
+        sums.any[c] = true;
         overall_.sum[c] += v;
         overall_.any[c] = true;
     }
-    phases_.push_back(pb);
 }
 
 namespace {
@@ -171,26 +174,45 @@ std::uint64_t project_hash(const core::Key& k, const BudgetSums& s) noexcept
 }
 }  // namespace
 
-void Budgets::finish()
+void Budgets::finish(const std::vector<core::Key>* split)
 {
     // The sums and the digest do not depend on the order within a project.
-    boost::sort::pdqsort(phases_.begin(), phases_.end(),
+    // Known runs: every record is a whole project but those of the split
+    // projects, which are sorted together; else one sort of all.
+    std::vector<PhaseBudget> rest;
+    if (split) {
+        if (!split->empty()) {
+            std::size_t kept = 0;
+            for (std::size_t i = 0; i < phases_.size(); i++) {
+                if (std::binary_search(split->begin(), split->end(), phases_[i].project))
+                    rest.push_back(phases_[i]);
+                else
+                    phases_[kept++] = phases_[i];
+            }
+            phases_.resize(kept);
+        }
+    } else {
+        rest.swap(phases_);
+    }
+    boost::sort::pdqsort(rest.begin(), rest.end(),
                          [](const PhaseBudget& a, const PhaseBudget& b) { return a.project < b.project; });
     digest_ = 0;
     projects_ = 0;
-    for (std::size_t i = 0; i < phases_.size();) {
-        BudgetSums sums;
-        std::size_t j = i;
-        for (; j < phases_.size() && phases_[j].project == phases_[i].project; j++) {
-            for (int c = 0; c < 3; c++) {
-                sums.sum[c] += phases_[j].sums.sum[c];
-                sums.any[c] = sums.any[c] || phases_[j].sums.any[c];
+    for (const std::vector<PhaseBudget>* part : {&phases_, &rest})
+        for (std::size_t i = 0; i < part->size();) {
+            const std::vector<PhaseBudget>& v = *part;
+            BudgetSums sums;
+            std::size_t j = i;
+            for (; j < v.size() && v[j].project == v[i].project; j++) {
+                for (int c = 0; c < 3; c++) {
+                    sums.sum[c] += v[j].sums.sum[c];
+                    sums.any[c] = sums.any[c] || v[j].sums.any[c];
+                }
             }
+            digest_ += project_hash(v[i].project, sums);
+            projects_++;
+            i = j;
         }
-        digest_ += project_hash(phases_[i].project, sums);
-        projects_++;
-        i = j;
-    }
     std::vector<PhaseBudget>().swap(phases_);
 }
 

@@ -26,15 +26,18 @@ struct BudgetSums {
     bool any[3] = {false, false, false};  // SQL sum() of no value is NULL
 };
 
-// Phases are appended as a scan meets them; finish() groups them by project
-// with one sort (no hash map touched per row) and keeps the overall sums and
-// the digest.
+// Phases are added as a scan meets them, consecutive phases of one project
+// into one record; finish() groups the records by project with one sort (no
+// hash map touched per row), or of the few projects not met as one run when
+// the caller knows them, and keeps the overall sums and the digest.
 class Budgets {
 public:
     // The three budget Datums of one phase (null flags as in a slot).
     void add(const core::Key& project, const Datum* values, const bool* nulls);
-    void reserve(std::size_t phases) { phases_.reserve(phases); }
-    void finish();
+    void reserve(std::size_t phases) { phases_.reserve(phases); }  // an upper bound
+    // split: as PhaseIndex::split_projects() when the phases were added in
+    // the index's order and it found runs; nullptr: sort all.
+    void finish(const std::vector<core::Key>* split = nullptr);
     bool exact() const noexcept { return exact_; }
     const BudgetSums& overall() const noexcept { return overall_; }
     std::optional<std::string> text(int column) const;  // overall sum, NULL when no value

@@ -497,19 +497,46 @@ void PhaseStats::add_name(const core::Key& project, const char* name, std::size_
         name_index.put(name_key, static_cast<std::uint32_t>(names.size()));
         names.emplace_back(std::string(name, len), 1);
     }
-    // (project, name) pairs are compared after one sort, in finish().
+    // (project, name) pairs are compared in finish(): within each run of one
+    // project, or after one sort of all.
+    if (pairs.empty() || !(last_project == project)) {
+        pair_runs.emplace_back(pairs.size(), project);
+        last_project = project;
+    }
     pairs.push_back(core::Key{core::KeyHash{}(project) ^ name_key.hi, project.lo ^ project.hi ^ name_key.lo});
 }
 
-void PhaseStats::finish()
+void PhaseStats::finish(const std::vector<core::Key>* split)
 {
-    boost::sort::pdqsort(pairs.begin(), pairs.end());
-    for (std::size_t i = 1; i < pairs.size(); i++)
-        if (pairs[i] == pairs[i - 1])
-            duplicate_candidates++;
+    auto count_equal = [&](std::vector<core::Key>& v, std::size_t b, std::size_t e) {
+        for (std::size_t i = b; i + 1 < e; i++)
+            if (v[i] == v[i + 1])
+                duplicate_candidates++;
+    };
+    std::vector<core::Key> rest;
+    if (split) {
+        // Known runs: a name can repeat only within its project's run, but
+        // for the split projects, compared together.
+        for (std::size_t r = 0; r < pair_runs.size(); r++) {
+            const std::size_t b = pair_runs[r].first;
+            const std::size_t e = r + 1 < pair_runs.size() ? pair_runs[r + 1].first : pairs.size();
+            if (!split->empty() && std::binary_search(split->begin(), split->end(), pair_runs[r].second)) {
+                rest.insert(rest.end(), pairs.begin() + static_cast<std::ptrdiff_t>(b),
+                            pairs.begin() + static_cast<std::ptrdiff_t>(e));
+            } else if (e - b > 1) {
+                std::sort(pairs.begin() + static_cast<std::ptrdiff_t>(b), pairs.begin() + static_cast<std::ptrdiff_t>(e));
+                count_equal(pairs, b, e);
+            }
+        }
+    } else {
+        rest.swap(pairs);
+    }
+    boost::sort::pdqsort(rest.begin(), rest.end());
+    count_equal(rest, 0, rest.size());
     std::vector<core::Key>().swap(pairs);
+    std::vector<std::pair<std::size_t, core::Key>>().swap(pair_runs);
     if (budgets_present)
-        budgets.finish();
+        budgets.finish(split);
 }
 
 std::string PhaseStats::distribution() const
@@ -589,7 +616,8 @@ void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data, U
         data.index.add(project, id, r);
     });
     data.index.finalize();
-    st.finish();
+    // The index saw the same phases in the same order (those of a project).
+    st.finish(data.index.by_runs() ? &data.index.split_projects() : nullptr);
 }
 
 void check_coverage_all(const Target& t, const KeyTypes& types, UpgradedData& data)

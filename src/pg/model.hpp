@@ -122,11 +122,15 @@ struct PhaseStats {
     std::vector<std::pair<std::string, std::uint64_t>> names;  // distribution
     core::FlatKeyMap<std::uint32_t> name_index;
     std::vector<core::Key> pairs;  // hashes of (project, name), until finish()
+    std::vector<std::pair<std::size_t, core::Key>> pair_runs;  // each run of one project: start in pairs
+    core::Key last_project;
     bool budgets_present = false;
     Budgets budgets;
 
     void add_name(const core::Key& project, const char* name, std::size_t len);
-    void finish();
+    // split: PhaseIndex::split_projects() when the index saw the same phases
+    // in the same order and found runs; nullptr: one sort of all.
+    void finish(const std::vector<core::Key>* split = nullptr);
     std::string distribution() const;  // "Planning: 3, Execution: 5"
 };
 

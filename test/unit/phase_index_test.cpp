@@ -320,8 +320,10 @@ TEST(PhaseIndex, ProjectsAreContiguousAndSorted)
     idx.add(K(2), K(4), {0, 2});
     idx.add(K(1), K(8), {2, 3});
     idx.finalize();
-    ASSERT_EQ(idx.projects().size(), 2u);
-    for (const auto& p : idx.projects()) {
+    ASSERT_EQ(idx.project_count(), 2u);
+    std::size_t seen = 0;
+    idx.for_each_project([&](const PhaseIndex::Project& p) {
+        seen++;
         for (std::uint32_t i = 0; i < p.count; i++) {
             const auto& ph = idx.phases()[p.begin + i];
             EXPECT_EQ(ph.project, p.id);
@@ -329,7 +331,8 @@ TEST(PhaseIndex, ProjectsAreContiguousAndSorted)
                 EXPECT_LE(idx.phases()[p.begin + i - 1].range.start, ph.range.start);
             }
         }
-    }
+    });
+    EXPECT_EQ(seen, 2u);
 }
 
 TEST(PhaseIndex, CountHoldingCapZero)
@@ -424,11 +427,44 @@ TEST(PhaseIndex, RandomAgainstBruteForce)
         for (const auto& [pid, phases] : projects)
             for (const auto& p : phases)
                 adds.emplace_back(pid, p.id, p.range);
-        std::shuffle(adds.begin(), adds.end(), rng.gen);
+        // The order added: shuffled (one sort of all), grouped by project
+        // with each project's phases shuffled (runs), or grouped but for a
+        // few projects that give a phase away to the end, as an updated row
+        // does (runs, those projects gathered after).
+        const int order = round % 3;
+        std::vector<Key> split;
+        if (order == 0) {
+            std::shuffle(adds.begin(), adds.end(), rng.gen);
+        } else {
+            for (std::size_t b = 0; b < adds.size();) {
+                std::size_t e = b + 1;
+                while (e < adds.size() && std::get<0>(adds[e]) == std::get<0>(adds[b]))
+                    e++;
+                std::shuffle(adds.begin() + static_cast<std::ptrdiff_t>(b), adds.begin() + static_cast<std::ptrdiff_t>(e),
+                             rng.gen);
+                b = e;
+            }
+            if (order == 2) {
+                const std::size_t n = adds.size();
+                for (std::size_t i = 0; i + 1 < n - split.size() && split.size() < 40; i += 37)
+                    if (std::get<0>(adds[i]) == std::get<0>(adds[i + 1])) {
+                        auto moved = adds[i];
+                        adds.erase(adds.begin() + static_cast<std::ptrdiff_t>(i));
+                        adds.push_back(moved);
+                        split.push_back(std::get<0>(moved));
+                    }
+                std::sort(split.begin(), split.end());
+                split.erase(std::unique(split.begin(), split.end()), split.end());
+                ASSERT_FALSE(split.empty());
+            }
+        }
         idx.reserve(adds.size());
         for (const auto& [pid, id, r] : adds)
             idx.add(pid, id, r);
         idx.finalize();
+        ASSERT_EQ(idx.by_runs(), order != 0) << "round " << round;
+        if (idx.by_runs())
+            ASSERT_EQ(idx.split_projects(), split) << "round " << round;
         ASSERT_EQ(idx.phase_count(), adds.size());
         ASSERT_EQ(idx.project_count(), projects.size());
 

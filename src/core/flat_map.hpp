@@ -68,8 +68,17 @@ public:
     }
     const V* find(const Key& key) const noexcept { return const_cast<FlatKeyMap*>(this)->find(key); }
 
-    // Starts loading the slot the key hashes to (see PhaseIndex::prefetch).
-    void prefetch(const Key& key) const noexcept { prefetch_read(&slots_[home(key)]); }
+    // Starts loading the slot the key hashes to and the one after (see
+    // PhaseIndex::prefetch): every cache line they touch, as a slot of 24 or
+    // 40 bytes may straddle two lines and a probe often goes one slot on.
+    void prefetch(const Key& key) const noexcept
+    {
+        const char* p = reinterpret_cast<const char*>(&slots_[home(key)]);
+        const auto first = reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{63};
+        const auto last = reinterpret_cast<std::uintptr_t>(p + 2 * sizeof(Slot) - 1) & ~std::uintptr_t{63};
+        for (std::uintptr_t line = first; line <= last; line += 64)
+            prefetch_read(reinterpret_cast<const void*>(line));
+    }
 
     // Removes the key if present (backward-shift deletion keeps probes short).
     bool erase(const Key& key) noexcept

@@ -113,10 +113,14 @@ bool PhaseIndex::build_from_runs()
             prefetch_read(&table_[(h + 1) & mask_]);
         }
         const std::size_t i = runs[r], j = runs[r + 1];
-        // Insertion sort: a project has a handful of phases.
-        for (std::size_t k = i + 1; k < j; k++)
-            for (std::size_t m = k; m > i && phase_before(phases_[m], phases_[m - 1]); m--)
-                std::swap(phases_[m], phases_[m - 1]);
+        // Insertion sort for the usual handful of phases; a long run sorts.
+        if (j - i > 16)
+            std::sort(phases_.begin() + static_cast<std::ptrdiff_t>(i), phases_.begin() + static_cast<std::ptrdiff_t>(j),
+                      phase_before);
+        else
+            for (std::size_t k = i + 1; k < j; k++)
+                for (std::size_t m = k; m > i && phase_before(phases_[m], phases_[m - 1]); m--)
+                    std::swap(phases_[m], phases_[m - 1]);
         const Project p = close_project(i, j);
         if (insert(p)) {
             project_count_++;

@@ -68,6 +68,8 @@ std::uint64_t archive_and_type_phases(const Target& t, const KeyTypes& types, st
         return static_cast<std::uint32_t>(out.labels.size() - 1);
     };
     if (archive_run) {
+        // Sized once (see FlatKeyMap): about one entry per phase.
+        archived.reserve(estimated_rows(t.phases.oid));
         const ExtensionTable pa = extension_table("phasemig_phase_archive", {"run_id", "phase_id", "phase_type"});
         scan_table(pa.oid, pa.attnums, [&](const Datum* v, const bool* n) {
             if (n[0] || DatumGetInt64(v[0]) != *archive_run || n[1] || n[2])

@@ -335,6 +335,36 @@ TEST(PhaseIndex, ProjectsAreContiguousAndSorted)
     EXPECT_EQ(seen, 2u);
 }
 
+// Grouped runs but for projects interleaved at the start: the quick look
+// lets it through, the runs give up early, and one sort gives the same index.
+TEST(PhaseIndex, EarlyInterleavingFallsBackToOneSort)
+{
+    PhaseIndex idx;
+    std::vector<std::tuple<Key, Key, Range>> adds;
+    for (std::uint64_t p = 1; p <= 3000; p++)
+        for (std::uint64_t k = 0; k < 2; k++)
+            adds.emplace_back(K(p), K(100000 + p * 2 + k), Range{static_cast<Day>(k * 10), static_cast<Day>(k * 10 + 9)});
+    // The first 100 projects: a, b, a, b ... instead of a, a, b, b.
+    std::vector<std::tuple<Key, Key, Range>> order;
+    for (std::size_t k = 0; k < 2; k++)
+        for (std::size_t p = 0; p < 100; p++)
+            order.push_back(adds[p * 2 + k]);
+    order.insert(order.end(), adds.begin() + 200, adds.end());
+    for (const auto& [pid, id, r] : order)
+        idx.add(pid, id, r);
+    idx.finalize();
+    EXPECT_FALSE(idx.by_runs());
+    ASSERT_EQ(idx.project_count(), 3000u);
+    ASSERT_EQ(idx.phase_count(), 6000u);
+    for (std::uint64_t p = 1; p <= 3000; p++) {
+        const auto* slot = idx.find(K(p));
+        ASSERT_NE(slot, nullptr);
+        ASSERT_EQ(slot->count, 2u);
+        EXPECT_EQ(idx.first(*slot)->id, K(100000 + p * 2));
+        EXPECT_EQ(idx.match(K(p), 15)->id, K(100000 + p * 2 + 1));
+    }
+}
+
 TEST(PhaseIndex, CountHoldingCapZero)
 {
     // "counting at most up to cap": a cap of 0 counts nothing, whether or not

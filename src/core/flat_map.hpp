@@ -153,4 +153,40 @@ private:
     std::size_t size_ = 0;
 };
 
+// Puts into a FlatKeyMap a few keys behind the one given, in the order given,
+// each one's slot prefetched when it is queued: a scan that fills a map in
+// random key order otherwise stalls on memory at every insert.  Call finish()
+// before the map is read.
+template <typename V>
+class DelayedPuts {
+public:
+    explicit DelayedPuts(FlatKeyMap<V>& map) : map_(map) {}
+    void put(const Key& key, const V& value)
+    {
+        map_.prefetch(key);
+        if (queued_ == kDelay)
+            map_.put(ring_[at_].first, ring_[at_].second);
+        else
+            queued_++;
+        ring_[at_] = {key, value};
+        at_ = (at_ + 1) % kDelay;
+    }
+    void finish()
+    {
+        const std::size_t first = (at_ + kDelay - queued_) % kDelay;
+        for (std::size_t i = 0; i < queued_; i++) {
+            const auto& e = ring_[(first + i) % kDelay];
+            map_.put(e.first, e.second);
+        }
+        queued_ = 0;
+    }
+
+private:
+    static constexpr std::size_t kDelay = 8;
+    FlatKeyMap<V>& map_;
+    std::pair<Key, V> ring_[kDelay];
+    std::size_t at_ = 0;
+    std::size_t queued_ = 0;
+};
+
 }  // namespace phasemig::core

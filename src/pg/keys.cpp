@@ -1,5 +1,6 @@
 #include "pg/keys.hpp"
 
+#include <array>
 #include <cstdio>
 #include <cstring>
 
@@ -107,10 +108,38 @@ int hexval(char c) noexcept
 }
 }  // namespace
 
+namespace {
+// The canonical form (8-4-4-4-12 lower or upper hex digits), as uuid_out
+// writes it and the archives hold it: one table lookup per digit.
+bool canonical_uuid(std::string_view text, unsigned char* b) noexcept
+{
+    static const auto table = [] {
+        std::array<signed char, 256> t{};
+        t.fill(-1);
+        for (int c = 0; c < 256; c++)
+            t[static_cast<std::size_t>(c)] = static_cast<signed char>(hexval(static_cast<char>(c)));
+        return t;
+    }();
+    if (text.size() != 36 || text[8] != '-' || text[13] != '-' || text[18] != '-' || text[23] != '-')
+        return false;
+    static constexpr int kAt[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+    int bad = 0;
+    for (int i = 0; i < 16; i++) {
+        const int hi = table[static_cast<unsigned char>(text[static_cast<std::size_t>(kAt[i])])];
+        const int lo = table[static_cast<unsigned char>(text[static_cast<std::size_t>(kAt[i] + 1)])];
+        bad |= hi | lo;  // -1 has the sign bit
+        b[i] = static_cast<unsigned char>(((hi & 15) << 4) | (lo & 15));
+    }
+    return bad >= 0;
+}
+}  // namespace
+
 std::optional<core::Key> key_from_text(std::string_view text, KeyType type) noexcept
 {
     if (type == KeyType::Uuid) {
         unsigned char b[16];
+        if (canonical_uuid(text, b))
+            return core::Key::from_uuid(b);
         int n = 0;
         for (std::size_t i = 0; i < text.size(); i++) {
             if (text[i] == '-')

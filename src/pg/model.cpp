@@ -330,6 +330,7 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
     if (data.budgets_present)
         data.budgets.reserve(expected);
 
+    core::DelayedPuts<core::Key> owner_puts(data.phase_project);
     scan_table(pp.oid, attrs, [&](const Datum* v, const bool* n) {
         data.phases++;
         const core::Key id = datum_to_key(v[0], types.phase);
@@ -339,7 +340,7 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
         }
         const core::Key project = datum_to_key(v[1], phase_fk);
         if (owners)
-            data.phase_project.put(id, project);
+            owner_puts.put(id, project);
         if (data.budgets_present)
             data.budgets.add(project, v + 4, n + 4);
         if (n[2]) {
@@ -380,6 +381,7 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
         data.planner.add_phase(lp);
     });
 
+    owner_puts.finish();
     if (data.budgets_present)
         data.budgets.finish();
 
@@ -579,6 +581,7 @@ void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data, U
         data.phase_project.reserve(expected);
     if (budgets)
         st.budgets.reserve(expected);
+    core::DelayedPuts<core::Key> owner_puts(data.phase_project);
     scan_table(pp.oid, attrs, [&](const Datum* v, const bool* n) {
         data.phases++;
         const core::Key id = datum_to_key(v[0], types.phase);
@@ -602,7 +605,7 @@ void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data, U
         if (budgets)
             st.budgets.add(project, v + 5, n + 5);
         if (owners)
-            data.phase_project.put(id, project);
+            owner_puts.put(id, project);
         if (n[2] || n[3] || !date_is_finite(DatumGetDateADT(v[2])) || !date_is_finite(DatumGetDateADT(v[3]))) {
             // Kept, so the project still has phases, but sorted last (as
             // NULLs are) and holding no day.
@@ -615,6 +618,7 @@ void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data, U
             data.reversed.add(id);
         data.index.add(project, id, r);
     });
+    owner_puts.finish();
     data.index.finalize();
     // The index saw the same phases in the same order (those of a project).
     st.finish(data.index.by_runs() ? &data.index.split_projects() : nullptr);

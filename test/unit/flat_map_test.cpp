@@ -32,6 +32,32 @@ TEST(FlatKeyMap, Basics)
     EXPECT_TRUE(m.empty());
 }
 
+// DelayedPuts ends with the same map as the same puts made directly, for
+// any number of puts (fewer than its delay too) and repeated keys.
+TEST(FlatKeyMap, DelayedPutsEqualDirectPuts)
+{
+    phasemig::test::Rng rng;
+    for (int round = 0; round < 40; round++) {
+        FlatKeyMap<std::uint64_t> direct, delayed;
+        phasemig::core::DelayedPuts<std::uint64_t> puts(delayed);
+        const int n = static_cast<int>(rng.range(0, round < 20 ? 12 : 5000));
+        const std::int64_t universe = rng.range(1, 3000);
+        for (int i = 0; i < n; i++) {
+            const Key k = Key::from_int(rng.range(0, universe));
+            const std::uint64_t v = rng.u64();
+            direct.put(k, v);
+            puts.put(k, v);
+        }
+        puts.finish();
+        ASSERT_EQ(delayed.size(), direct.size()) << "seed=" << rng.seed << " round=" << round;
+        direct.for_each([&](const Key& k, const std::uint64_t& v) {
+            const std::uint64_t* got = delayed.find(k);
+            ASSERT_NE(got, nullptr);
+            EXPECT_EQ(*got, v);
+        });
+    }
+}
+
 TEST(FlatKeyMap, RandomAgainstUnorderedMap)
 {
     phasemig::test::Rng rng;

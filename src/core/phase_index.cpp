@@ -78,6 +78,16 @@ bool PhaseIndex::insert(const Project& p) noexcept
     return true;
 }
 
+std::vector<std::uint32_t> PhaseIndex::run_starts() const
+{
+    std::vector<std::uint32_t> runs;
+    for (std::size_t i = 0; i < phases_.size(); i++)
+        if (i == 0 || phases_[i].project != phases_[i - 1].project)
+            runs.push_back(static_cast<std::uint32_t>(i));
+    runs.push_back(static_cast<std::uint32_t>(phases_.size()));
+    return runs;
+}
+
 PhaseIndex::Project* PhaseIndex::slot_of(const Key& project) noexcept
 {
     std::size_t h = KeyHash{}(project) & mask_;
@@ -95,12 +105,8 @@ bool PhaseIndex::build_from_runs()
     // few phases sorted in place.  A project met again in a later run (a
     // phase updated since, stored elsewhere) is "split": its phases are
     // gathered after all runs.  Too many of those and one sort is cheaper.
-    std::vector<std::uint32_t> runs;  // where each run starts, then the end
-    for (std::size_t i = 0; i < phases_.size(); i++)
-        if (i == 0 || phases_[i].project != phases_[i - 1].project)
-            runs.push_back(static_cast<std::uint32_t>(i));
-    const std::size_t n_runs = runs.size();
-    runs.push_back(static_cast<std::uint32_t>(phases_.size()));
+    const std::vector<std::uint32_t> runs = run_starts();
+    const std::size_t n_runs = runs.size() - 1;
     {
         // A quick look before the table is built: one bit per hash of a
         // project, 16 bits per run.  A run whose bit is set already met its
@@ -209,18 +215,12 @@ void PhaseIndex::finalize()
     live_phases_ = phases_.size();
     // pdqsort: faster than std::sort; ids are unique, so the order is total.
     boost::sort::pdqsort(phases_.begin(), phases_.end(), phase_before);
-    std::size_t count = 0;
-    for (std::size_t i = 0; i < phases_.size(); i++)
-        count += i == 0 || phases_[i].project != phases_[i - 1].project;
-    size_table(count);
-    for (std::size_t i = 0; i < phases_.size();) {
-        std::size_t j = i + 1;
-        while (j < phases_.size() && phases_[j].project == phases_[i].project)
-            j++;
-        (void) insert(close_project(i, j));
-        project_count_++;
-        i = j;
-    }
+    // Sorted, every run is a whole project.
+    const std::vector<std::uint32_t> runs = run_starts();
+    size_table(runs.size() - 1);
+    for (std::size_t r = 0; r + 1 < runs.size(); r++)
+        (void) insert(close_project(runs[r], runs[r + 1]));
+    project_count_ = runs.size() - 1;
 }
 
 const PhaseIndex::Project* PhaseIndex::find(const Key& project) const noexcept

@@ -95,6 +95,8 @@ private:
     void size_table(std::size_t projects);
     bool insert(const Project& p) noexcept;  // false when the project is there
     Project* slot_of(const Key& project) noexcept;
+    // Where each run of one project starts in phases_, then phases_.size().
+    std::vector<std::uint32_t> run_starts() const;
     bool build_from_runs();
 
     std::vector<Phase> phases_;

@@ -492,21 +492,14 @@ std::string downgrade(const std::string& schema, bool dry_run, bool restore)
             alter += " NOT NULL DEFAULT " + sql_literal(phase_types.labels[0]);
         spi_exec(alter);
         const Oid relid = t.phases.oid;
-        const AttrNumber target = guarded([&] { return get_attnum(relid, "phase_type"); });
+        const ColumnInput phase_type = column_input(relid, "phase_type");
+        const AttrNumber target = phase_type.att;
         const AttrNumber a_id = t.phases.col("id").attnum;
         // Each label as a value of the column's type, once.
         std::vector<Datum> label_values(phase_types.labels.size());
         guarded([&] {
-            Oid type;
-            std::int32_t typmod;
-            Oid collation;
-            get_atttypetypmodcoll(relid, target, &type, &typmod, &collation);
-            Oid input;
-            Oid ioparam;
-            getTypeInputInfo(type, &input, &ioparam);
             for (std::size_t i = 0; i < label_values.size(); i++)
-                label_values[i] = OidInputFunctionCall(input, const_cast<char*>(phase_types.labels[i].c_str()),
-                                                       ioparam, typmod);
+                label_values[i] = phase_type.value(phase_types.labels[i].c_str());
         });
         std::size_t cursor = 0;
         rewrite_table(

@@ -137,6 +137,22 @@ bool contains_ascii_ci(std::string_view hay, std::string_view needle) noexcept
 
 }  // namespace
 
+PhaseTypeOutput phase_type_output(const Table& pp)
+{
+    PhaseTypeOutput o;
+    o.type = pp.col("phase_type").type;
+    o.is_string = o.type == TEXTOID || o.type == VARCHAROID || o.type == BPCHAROID;
+    guarded([&] {
+        o.is_enum = get_typtype(o.type) == TYPTYPE_ENUM;
+        Oid func;
+        bool varlena;
+        getTypeOutputInfo(o.type, &func, &varlena);
+        o.out = static_cast<FmgrInfo*>(palloc0(sizeof(FmgrInfo)));
+        fmgr_info(func, o.out);
+    });
+    return o;
+}
+
 bool append_budget_attrs(const Table& pp, std::vector<AttrNumber>& attrs)
 {
     for (const char* c : {"capital_budget", "expense_budget", "total_budget"}) {
@@ -305,20 +321,8 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
                                      has_created ? pp.col("created_at").attnum : pp.col("id").attnum};
     data.budgets_present = append_budget_attrs(pp, attrs);
 
-    // phase_type as text: an enum's label by its OID (looked up once per
-    // label), a string type read in place, anything else through its output
-    // function.
-    const Oid type_oid = pp.col("phase_type").type;
-    const bool is_enum = guarded([&] { return get_typtype(type_oid) == TYPTYPE_ENUM; });
-    const bool is_string = type_oid == TEXTOID || type_oid == VARCHAROID || type_oid == BPCHAROID;
-    FmgrInfo* out_fn = guarded([&] {
-        Oid func;
-        bool varlena;
-        getTypeOutputInfo(type_oid, &func, &varlena);
-        auto* fi = static_cast<FmgrInfo*>(palloc0(sizeof(FmgrInfo)));
-        fmgr_info(func, fi);
-        return fi;
-    });
+    // phase_type as text; an enum's kind kept per label OID.
+    const PhaseTypeOutput pt = phase_type_output(pp);
     core::FlatKeyMap<std::int8_t> enum_kinds;  // label OID -> kind, -1 unknown
 
     // Sized once from the statistics: growing by doubling touches twice the
@@ -349,24 +353,24 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
             return;
         }
         std::optional<core::PhaseKind> kind;
-        if (is_enum) {
+        if (pt.is_enum) {
             const core::Key label = core::Key::from_int(DatumGetObjectId(v[2]));
             const std::int8_t* known = enum_kinds.find(label);
             if (!known) {
-                const auto k = core::parse_phase_kind(OutputFunctionCall(out_fn, v[2]));
+                const auto k = core::parse_phase_kind(OutputFunctionCall(pt.out, v[2]));
                 known = &enum_kinds.put(label, k ? static_cast<std::int8_t>(*k) : std::int8_t{-1});
             }
             if (*known >= 0)
                 kind = static_cast<core::PhaseKind>(*known);
-        } else if (is_string) {
+        } else if (pt.is_string) {
             text* t = DatumGetTextPP(v[2]);
             std::string_view sv(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-            if (type_oid == BPCHAROID)
+            if (pt.type == BPCHAROID)
                 while (!sv.empty() && sv.back() == ' ')
                     sv.remove_suffix(1);  // char(n) pads; its comparisons ignore the padding
             kind = core::parse_phase_kind(sv);
         } else {
-            kind = core::parse_phase_kind(OutputFunctionCall(out_fn, v[2]));
+            kind = core::parse_phase_kind(OutputFunctionCall(pt.out, v[2]));
         }
         if (!kind) {
             data.unknown_type.add(id);

@@ -57,6 +57,18 @@ struct KeyTypes {
 // when one is missing or not numeric.
 bool append_budget_attrs(const Table& pp, std::vector<AttrNumber>& attrs);
 
+// How the legacy phase_type's values become text: a string type (text,
+// varchar, char) is read in place; an enum's labels are worth caching by
+// OID (enum_out reads the catalog cache for every value); anything else goes
+// through the type's output function.
+struct PhaseTypeOutput {
+    Oid type = InvalidOid;
+    bool is_string = false;
+    bool is_enum = false;
+    FmgrInfo* out = nullptr;  // palloc'd in the current memory context
+};
+PhaseTypeOutput phase_type_output(const Table& pp);
+
 // Schema-level checks common to both directions: table kinds, id and date
 // column types, and (unless expected_revision is null) the alembic revision.
 // Fills `types` when they are usable.

@@ -137,4 +137,16 @@ void rewrite_table(Oid relid, const FillRowFn& fill, const std::function<void(st
     });
 }
 
+ColumnInput column_input(Oid relid, const char* column)
+{
+    ColumnInput c;
+    guarded([&] {
+        c.att = get_attnum(relid, column);
+        Oid collation;
+        get_atttypetypmodcoll(relid, c.att, &c.type, &c.typmod, &collation);
+        getTypeInputInfo(c.type, &c.input, &c.ioparam);
+    });
+    return c;
+}
+
 }  // namespace phasemig::pg

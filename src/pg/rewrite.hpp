@@ -35,4 +35,20 @@ using FillRowFn = std::function<void(Datum* values, bool* nulls, const ItemPoint
 // called between batches with the rows copied.
 void rewrite_table(Oid relid, const FillRowFn& fill, const std::function<void(std::uint64_t)>& on_progress = {});
 
+// A column the rewrite fills from text, with its type's input function
+// (which applies a varchar's or char's length, or checks an enum's label).
+struct ColumnInput {
+    AttrNumber att = InvalidAttrNumber;
+    Oid type = InvalidOid;
+    std::int32_t typmod = -1;
+    Oid input = InvalidOid;
+    Oid ioparam = InvalidOid;
+    // Raises as the input function does: call inside guarded() or a fill.
+    Datum value(const char* text) const
+    {
+        return OidInputFunctionCall(input, const_cast<char*>(text), ioparam, typmod);
+    }
+};
+ColumnInput column_input(Oid relid, const char* column);
+
 }  // namespace phasemig::pg

@@ -151,19 +151,8 @@ std::uint64_t archive_legacy_phases(const Target& t, const KeyTypes& types, std:
     std::vector<AttrNumber> attrs = {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("phase_type").attnum};
     const bool budgets = append_budget_attrs(pp, attrs);
     const KeyType fk = key_type_of(pp.col("project_id").type);
-    const Oid type_oid = pp.col("phase_type").type;
-    const bool is_string = type_oid == TEXTOID || type_oid == VARCHAROID || type_oid == BPCHAROID;
-    const bool is_enum = guarded([&] { return get_typtype(type_oid) == TYPTYPE_ENUM; });
-    FmgrInfo* out_fn = guarded([&] {
-        Oid func;
-        bool varlena;
-        getTypeOutputInfo(type_oid, &func, &varlena);
-        auto* fi = static_cast<FmgrInfo*>(palloc0(sizeof(FmgrInfo)));
-        fmgr_info(func, fi);
-        return fi;
-    });
-    // An enum's label looked up once per label (enum_out reads the catalog
-    // cache for every value), a string read in place.
+    const PhaseTypeOutput pt = phase_type_output(pp);
+    // An enum's label text kept per label OID.
     std::vector<std::pair<Oid, std::string>> enum_labels;
     scan_table(pp.oid, attrs, [&](const Datum* v, const bool* n) {
         w.set(kRunId, Int64GetDatum(run_id), false);
@@ -171,20 +160,20 @@ std::uint64_t archive_legacy_phases(const Target& t, const KeyTypes& types, std:
         w.set_key(kProjectId, v[1], n[1], fk);
         if (n[2]) {
             w.set(kPhaseType, (Datum) 0, true);
-        } else if (is_string) {
+        } else if (pt.is_string) {
             const text* label = DatumGetTextPP(v[2]);
             w.set_text(kPhaseType, VARDATA_ANY(label), static_cast<int>(VARSIZE_ANY_EXHDR(label)));
-        } else if (is_enum) {
+        } else if (pt.is_enum) {
             const Oid label_oid = DatumGetObjectId(v[2]);
             std::size_t i = 0;
             while (i < enum_labels.size() && enum_labels[i].first != label_oid)
                 i++;
             if (i == enum_labels.size())
-                enum_labels.emplace_back(label_oid, OutputFunctionCall(out_fn, v[2]));
+                enum_labels.emplace_back(label_oid, OutputFunctionCall(pt.out, v[2]));
             const std::string& label = enum_labels[i].second;
             w.set_text(kPhaseType, label.data(), static_cast<int>(label.size()));
         } else {
-            const char* label = OutputFunctionCall(out_fn, v[2]);
+            const char* label = OutputFunctionCall(pt.out, v[2]);
             w.set_text(kPhaseType, label, static_cast<int>(strlen(label)));
         }
         for (int c = 0; c < 3; c++)
@@ -221,24 +210,10 @@ void rewrite_phases(const Target& t, const KeyTypes& types, const core::UpgradeP
     spi_exec("ALTER TABLE " + t.phases.qualified + " DROP COLUMN phase_type");
 
     const Oid relid = t.phases.oid;
-    struct Column {
-        AttrNumber att;
-        Oid type;
-        std::int32_t typmod;
-        Oid input;
-        Oid ioparam;
-    };
-    Column col[4];
+    ColumnInput col[4];
     MemoryContext cache_cxt = CurrentMemoryContext;
-    guarded([&] {
-        for (int i = 0; i < 4; i++) {
-            Column& c = col[i];
-            c.att = get_attnum(relid, cols[i].name);
-            Oid collation;
-            get_atttypetypmodcoll(relid, c.att, &c.type, &c.typmod, &collation);
-            getTypeInputInfo(c.type, &c.input, &c.ioparam);
-        }
-    });
+    for (int i = 0; i < 4; i++)
+        col[i] = column_input(relid, cols[i].name);
     // A name or description as a value of its column: once per distinct
     // string (names repeat: "Planning", "Execution"), through the type's
     // input function, which applies a varchar's or char's length.
@@ -248,13 +223,12 @@ void rewrite_phases(const Target& t, const KeyTypes& types, const core::UpgradeP
         cache[i].assign(planner.string_count(), 0);
         cached[i].assign(planner.string_count(), 0);
     }
-    auto string_value = [&](int which, const Column& c, std::uint32_t s) {
+    auto string_value = [&](int which, const ColumnInput& c, std::uint32_t s) {
         if (!cached[which][s]) {
             MemoryContext old = MemoryContextSwitchTo(cache_cxt);
             const std::string& text = planner.string_at(s);
             cache[which][s] = c.type == TEXTOID ? PointerGetDatum(cstring_to_text_with_len(text.data(), text.size()))
-                                                : OidInputFunctionCall(c.input, const_cast<char*>(text.c_str()),
-                                                                       c.ioparam, c.typmod);
+                                                : c.value(text.c_str());
             MemoryContextSwitchTo(old);
             cached[which][s] = 1;
         }

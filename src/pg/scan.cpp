@@ -1,5 +1,8 @@
 #include "pg/scan.hpp"
 
+#include <algorithm>
+#include <memory>
+
 #include "pg/guard.hpp"
 
 namespace phasemig::pg {
@@ -11,26 +14,160 @@ constexpr std::size_t kBatchRows = 8192;
 
 namespace {
 
+// The requested attributes of a heap tuple, read straight from its page.
+// Where the tuple has no NULLs and every attribute up to the last one asked
+// for has a fixed width (ids, dates: the hot scans), each value sits at an
+// offset known once per scan; otherwise the tuple is walked as
+// heap_deform_tuple does, but only as far as needed.
+class TupleReader {
+public:
+    TupleReader(TupleDesc desc, const std::vector<AttrNumber>& attrs) : desc_(desc), attrs_(attrs)
+    {
+        for (AttrNumber a : attrs)
+            last_ = std::max(last_, static_cast<int>(a));
+        scratch_.resize(last_);
+        scratch_null_.resize(last_);
+        std::uint32_t off = 0;
+        std::vector<int> at(last_, -1);
+        for (int a = 0; a < last_; a++) {
+            const Form_pg_attribute att = TupleDescAttr(desc, a);
+            if (att->attlen <= 0)
+                break;
+            off = att_align_nominal(off, att->attalign);
+            at[a] = static_cast<int>(off);
+            off += att->attlen;
+        }
+        for (AttrNumber a : attrs)
+            fixed_.push_back(at[a - 1]);
+        all_fixed_ = std::find(fixed_.begin(), fixed_.end(), -1) == fixed_.end();
+    }
+
+    // Every requested attribute is a user column of this descriptor.
+    static bool fits(TupleDesc desc, const std::vector<AttrNumber>& attrs)
+    {
+        for (AttrNumber a : attrs)
+            if (a <= 0 || a > desc->natts)
+                return false;
+        return !attrs.empty();
+    }
+
+    void read(HeapTupleHeader tup, Datum* values, bool* nulls)
+    {
+        const char* tp = reinterpret_cast<const char*>(tup) + tup->t_hoff;
+        const bool hasnulls = (tup->t_infomask & HEAP_HASNULL) != 0;
+        const int natts = HeapTupleHeaderGetNatts(tup);
+        if (all_fixed_ && !hasnulls && natts >= last_) {
+            for (std::size_t i = 0; i < attrs_.size(); i++) {
+                values[i] = fetchatt(TupleDescAttr(desc_, attrs_[i] - 1), tp + fixed_[i]);
+                nulls[i] = false;
+            }
+            return;
+        }
+        const bits8* bp = tup->t_bits;
+        const int limit = std::min(natts, last_);
+        std::uint32_t off = 0;
+        for (int a = 0; a < limit; a++) {
+            const Form_pg_attribute att = TupleDescAttr(desc_, a);
+            if (hasnulls && att_isnull(a, bp)) {
+                scratch_[a] = (Datum) 0;
+                scratch_null_[a] = true;
+                continue;
+            }
+            off = att->attlen == -1 ? att_align_pointer(off, att->attalign, -1, tp + off)
+                                    : att_align_nominal(off, att->attalign);
+            scratch_[a] = fetchatt(att, tp + off);
+            scratch_null_[a] = false;
+            off = att_addlength_pointer(off, att->attlen, tp + off);
+        }
+        // Attributes added after the tuple was written: their stored default.
+        for (int a = limit; a < last_; a++) {
+            bool isnull;
+            scratch_[a] = getmissingattr(desc_, a + 1, &isnull);
+            scratch_null_[a] = isnull;
+        }
+        for (std::size_t i = 0; i < attrs_.size(); i++) {
+            values[i] = scratch_[attrs_[i] - 1];
+            nulls[i] = scratch_null_[attrs_[i] - 1];
+        }
+    }
+
+private:
+    TupleDesc desc_;
+    std::vector<AttrNumber> attrs_;
+    int last_ = 0;
+    std::vector<int> fixed_;  // per requested attribute, its offset in a tuple without NULLs, or -1
+    bool all_fixed_ = false;
+    std::vector<Datum> scratch_;
+    std::vector<char> scratch_null_;
+};
+
+// The rows of one scan, with the requested attributes.  A heap table is read
+// a page at a time as a sequential scan reads it (heapgetpage: the page
+// pruned, its visible tuples listed under the snapshot, the buffer pinned
+// while they are read) and its tuples are read in place by a TupleReader:
+// no slot store, pin and per-attribute call per row, so the scan costs what
+// count(*) costs.  Other table access methods go through a slot.
+struct ScanState {
+    Relation rel = nullptr;
+    TableScanDesc scan = nullptr;
+    TupleTableSlot* slot = nullptr;
+    TupleReader* reader = nullptr;  // heap page mode; allocated outside PostgreSQL memory
+    BlockNumber next_block = 0;
+    int next_tuple = 0;
+    int page_tuples = 0;  // visible tuples on the current page (rs_ntuples is unset before the first)
+    MemoryContext per_batch = nullptr;
+
+    // Inside a guard.
+    bool next(const std::vector<AttrNumber>& attrs, Datum* values, bool* nulls, ItemPointerData* tid)
+    {
+        if (!reader) {
+            if (!table_scan_getnextslot(scan, ForwardScanDirection, slot))
+                return false;
+            for (std::size_t i = 0; i < attrs.size(); i++)
+                values[i] = slot_getattr(slot, attrs[i], &nulls[i]);
+            *tid = slot->tts_tid;
+            return true;
+        }
+        auto* hs = reinterpret_cast<HeapScanDesc>(scan);
+        while (next_tuple >= page_tuples) {
+            if (next_block >= hs->rs_nblocks)
+                return false;
+            heapgetpage(scan, next_block++);
+            next_tuple = 0;
+            page_tuples = hs->rs_ntuples;
+        }
+        const OffsetNumber off = hs->rs_vistuples[next_tuple++];
+        const Page page = BufferGetPage(hs->rs_cbuf);
+        const ItemId lp = PageGetItemId(page, off);
+        reader->read(reinterpret_cast<HeapTupleHeader>(PageGetItem(page, lp)), values, nulls);
+        ItemPointerSet(tid, hs->rs_cblock, off);
+        pgstat_count_heap_getnext(scan->rs_rd);
+        return true;
+    }
+};
+
 // Opens the relation and calls `batch` until it returns false, each call
 // under one guard (interrupts checked), in a memory context reset after it.
-// `batch` reads at most kBatchRows tuples and adds them to `seen`.
-void drive_scan(Oid relid, const std::function<bool(TableScanDesc, TupleTableSlot*, std::uint64_t&)>& batch,
+// `batch` reads at most kBatchRows rows and adds them to `seen`.
+void drive_scan(Oid relid, const std::vector<AttrNumber>& attrs,
+                const std::function<bool(ScanState&, std::uint64_t&)>& batch,
                 const std::function<void(std::uint64_t)>& on_progress)
 {
-    struct ScanState {
-        Relation rel;
-        TableScanDesc scan;
-        TupleTableSlot* slot;
-        MemoryContext per_batch;
-    };
     ScanState st = guarded([&] {
         ScanState s{};
         s.rel = table_open(relid, AccessShareLock);
+        // From the first block, never a synchronized scan joining midway.
         s.scan = table_beginscan_strat(s.rel, GetActiveSnapshot(), 0, nullptr, true, false);
         s.slot = table_slot_create(s.rel, nullptr);
         s.per_batch = AllocSetContextCreate(CurrentMemoryContext, "phasemig scan batch", ALLOCSET_DEFAULT_SIZES);
         return s;
     });
+    std::unique_ptr<TupleReader> reader;
+    if (st.rel->rd_tableam == GetHeapamTableAmRoutine() && (st.scan->rs_flags & SO_ALLOW_PAGEMODE) &&
+        TupleReader::fits(RelationGetDescr(st.rel), attrs)) {
+        reader = std::make_unique<TupleReader>(RelationGetDescr(st.rel), attrs);
+        st.reader = reader.get();
+    }
     std::uint64_t seen = 0;
     for (;;) {
         const bool more = guarded([&] {
@@ -38,7 +175,7 @@ void drive_scan(Oid relid, const std::function<bool(TableScanDesc, TupleTableSlo
             // Whatever PostgreSQL allocates for this batch (detoasting, the
             // archives' inserts) is freed with it: memory stays flat.
             MemoryContext old = MemoryContextSwitchTo(st.per_batch);
-            const bool got = batch(st.scan, st.slot, seen);
+            const bool got = batch(st, seen);
             MemoryContextSwitchTo(old);
             MemoryContextReset(st.per_batch);
             return got;
@@ -62,19 +199,15 @@ void scan_table(Oid relid, const std::vector<AttrNumber>& attrs, const RowFn& ro
                 const std::function<void(std::uint64_t)>& on_progress)
 {
     std::vector<Datum> values(attrs.size() + 1);
-    std::vector<char> nulls(attrs.size() + 1);
+    std::unique_ptr<bool[]> nulls(new bool[attrs.size() + 1]());
     drive_scan(
-        relid,
-        [&](TableScanDesc scan, TupleTableSlot* slot, std::uint64_t& seen) {
+        relid, attrs,
+        [&](ScanState& st, std::uint64_t& seen) {
+            ItemPointerData tid;
             for (std::size_t n = 0; n < kBatchRows; n++) {
-                if (!table_scan_getnextslot(scan, ForwardScanDirection, slot))
+                if (!st.next(attrs, values.data(), nulls.get(), &tid))
                     return false;
-                for (std::size_t i = 0; i < attrs.size(); i++) {
-                    bool isnull;
-                    values[i] = slot_getattr(slot, attrs[i], &isnull);
-                    nulls[i] = isnull;
-                }
-                row(values.data(), reinterpret_cast<const bool*>(nulls.data()));
+                row(values.data(), nulls.get());
                 seen++;
             }
             return true;
@@ -91,29 +224,33 @@ void scan_batches(Oid relid, const std::vector<ScanColumn>& cols, const BatchFn&
     batch.days.assign(ncols, std::vector<core::Day>(kBatchRows));
     batch.nulls.assign(ncols, std::vector<char>(kBatchRows));
     batch.pos.assign(kBatchRows, 0);
+    std::vector<AttrNumber> attrs;
+    for (const auto& c : cols)
+        attrs.push_back(c.attnum);
+    std::vector<Datum> values(ncols);
+    std::unique_ptr<bool[]> nulls(new bool[ncols]());
     drive_scan(
-        relid,
-        [&](TableScanDesc scan, TupleTableSlot* slot, std::uint64_t& seen) {
+        relid, attrs,
+        [&](ScanState& st, std::uint64_t& seen) {
             std::size_t n = 0;
             bool got = true;
+            ItemPointerData tid;
             // Values are decoded while their tuple is pinned: by-reference
-            // Datums (uuid) do not outlive the slot.
+            // Datums (uuid) do not outlive the page or the slot.
             while (n < kBatchRows) {
-                got = table_scan_getnextslot(scan, ForwardScanDirection, slot);
+                got = st.next(attrs, values.data(), nulls.get(), &tid);
                 if (!got)
                     break;
                 for (std::size_t c = 0; c < ncols; c++) {
-                    bool isnull;
-                    const Datum d = slot_getattr(slot, cols[c].attnum, &isnull);
-                    batch.nulls[c][n] = isnull;
-                    if (isnull)
+                    batch.nulls[c][n] = nulls[c];
+                    if (nulls[c])
                         continue;
                     if (cols[c].is_date)
-                        batch.days[c][n] = DatumGetDateADT(d);
+                        batch.days[c][n] = DatumGetDateADT(values[c]);
                     else
-                        batch.keys[c][n] = datum_to_key(d, cols[c].key_type);
+                        batch.keys[c][n] = datum_to_key(values[c], cols[c].key_type);
                 }
-                batch.pos[n] = tid_position(&slot->tts_tid);
+                batch.pos[n] = tid_position(&tid);
                 n++;
             }
             batch.n = n;

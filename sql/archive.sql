@@ -23,7 +23,8 @@ SELECT phasemig_upgrade('ar') -> 'assignments';
 SELECT s -> 'upgrade' ->> 'phases' AS phases, s -> 'upgrade' ->> 'assignments' AS assignments,
        s -> 'upgrade' ->> 'objects' AS objects, s -> 'downgrade' AS downgrade
   FROM (SELECT phasemig_status('ar') -> 'archive' AS s) x;
-SELECT phase_id, project_id, phase_type, total_budget FROM phasemig_phase_archive ORDER BY phase_id;
+SELECT phase_id, project_id, phase_type, total_budget FROM phasemig_archived_phases ORDER BY phase_id;
+SELECT run_id, chunk_no, entries FROM phasemig_phase_archive;
 SELECT row_position, assignment_id, project_id, assignment_date, project_phase_id
   FROM phasemig_archived_assignments ORDER BY row_position;
 -- The table holds chunks of packed entries; the view decodes them.
@@ -44,6 +45,21 @@ SELECT phasemig_downgrade('ar') -> 'assignments';
 ROLLBACK;
 SELECT * FROM _phasemig_archive_entries('\x02');
 SELECT count(*) FROM _phasemig_archive_entries('\x01');
+-- The same for the phase archive, which the downgrade reads for phase_type.
+BEGIN;
+UPDATE phasemig_phase_archive SET data = substr(data, 1, length(data) - 1);
+SELECT phasemig_downgrade('ar') -> 'phase_types_restored';
+ROLLBACK;
+BEGIN;
+UPDATE phasemig_phase_archive SET entries = entries + 1;
+SELECT phasemig_downgrade('ar') -> 'phase_types_restored';
+ROLLBACK;
+BEGIN;
+UPDATE phasemig_phase_archive SET chunk_no = 1;
+SELECT phasemig_downgrade('ar') -> 'phase_types_restored';
+ROLLBACK;
+SELECT * FROM _phasemig_phase_entries('\x0104');
+SELECT count(*) FROM _phasemig_phase_entries('\x0103');
 \set SHOW_CONTEXT errors
 
 -- restore => false: every assignment is matched by date (102 lies outside its

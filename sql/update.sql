@@ -1,7 +1,8 @@
--- Version 1.0 installed, used, then updated in place to 1.1 and 1.2: the
--- archives and the verify history survive ALTER EXTENSION UPDATE; 1.1 adds
--- phasemig_assert and phasemig_progress; 1.2 packs the assignment archive
--- (a row per assignment until 1.1) into chunks.
+-- Version 1.0 installed, used, then updated in place to 1.1, 1.2 and 1.3:
+-- the archives and the verify history survive ALTER EXTENSION UPDATE; 1.1
+-- adds phasemig_assert and phasemig_progress; 1.2 packs the assignment
+-- archive (a row per assignment until 1.1) into chunks, 1.3 the phase
+-- archive (a row per phase until 1.2).
 \set ECHO none
 \i test/regress/fixture.sql
 \set ECHO all
@@ -23,7 +24,9 @@ INSERT INTO up.resource_assignments (id, project_id, project_phase_id, assignmen
 SELECT 1000 + i, 1, CASE WHEN i % 3 = 0 THEN 11 ELSE 12 END, DATE '2025-01-01' + i % 40 FROM generate_series(1, 5000) i;
 SELECT phasemig_upgrade('up') -> 'assignments';
 CREATE TEMP TABLE kept_run AS SELECT * FROM phasemig_run;
-CREATE TEMP TABLE kept_phases AS SELECT * FROM phasemig_phase_archive;
+CREATE TEMP TABLE kept_phases AS
+SELECT run_id, phase_id, project_id, phase_type, name, start_date, end_date, description,
+       capital_budget, expense_budget, total_budget FROM phasemig_archived_phases;
 CREATE TEMP TABLE kept_objects AS SELECT * FROM phasemig_object_archive;
 CREATE TEMP TABLE kept_entries AS
 SELECT a.run_id, e.* FROM phasemig_assignment_archive a, _phasemig_archive_entries(a.data) e;
@@ -71,15 +74,26 @@ SELECT count(*) AS differing FROM (
 SELECT row_position, assignment_id, project_phase_id FROM phasemig_archived_assignments ORDER BY row_position LIMIT 3;
 SELECT (SELECT count(*) FROM phasemig_run) AS runs, (SELECT count(*) FROM phasemig_phase_archive) AS phases,
        (SELECT count(*) FROM phasemig_verify_history) AS verifications;
+
+-- 1.3: the phase rows become a chunk, which the view shows as the same rows.
+ALTER EXTENSION phasemig UPDATE TO '1.3';
+SELECT extversion FROM pg_extension WHERE extname = 'phasemig';
+SELECT run_id, chunk_no, entries FROM phasemig_phase_archive ORDER BY run_id, chunk_no;
+SELECT count(*) AS differing FROM (
+  (SELECT * FROM kept_phases EXCEPT SELECT * FROM phasemig_archived_phases)
+  UNION ALL
+  (SELECT * FROM phasemig_archived_phases EXCEPT SELECT * FROM kept_phases)) d;
+SELECT phase_id, project_id, phase_type, total_budget FROM phasemig_archived_phases ORDER BY phase_id;
 SELECT c.relname FROM pg_extension x, unnest(x.extconfig) t(oid) JOIN pg_class c ON c.oid = t.oid
  WHERE x.extname = 'phasemig' ORDER BY 1;
 SELECT count(*) AS dangling FROM pg_extension x, unnest(x.extconfig) t(oid)
  WHERE x.extname = 'phasemig' AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = t.oid);
 
--- The 1.0 archive still restores the assignments after the updates (101 by
--- date alone would get phase 11).
-SELECT phasemig_downgrade('up') -> 'assignments';
+-- The 1.0 archive still restores the assignments and the phase types after
+-- the updates (101 by date alone would get phase 11).
+SELECT d -> 'assignments' AS assignments, d -> 'phase_types_restored' AS phase_types_restored FROM phasemig_downgrade('up') d;
 SELECT id, project_phase_id FROM up.resource_assignments ORDER BY id LIMIT 4;
+SELECT id, phase_type FROM up.project_phases ORDER BY id;
 SELECT count(*) AS progress_rows FROM phasemig_progress;
 
 DROP SCHEMA up CASCADE;

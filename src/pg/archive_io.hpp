@@ -1,8 +1,8 @@
-// The assignment archive, written and read directly through the table access
-// method: one pass of the upgrade writes it while it reads the assignments
-// (no INSERT ... SELECT, no text casts in SQL), and the downgrade streams it
-// back in the order it was written.  Entries are packed into chunks of about
-// 2 kB (core/archive_codec.hpp), a row each.
+// The assignment and phase archives, written and read directly through the
+// table access method: a step writes them while it scans the tables (no
+// INSERT ... SELECT, no text casts in SQL), and the next step streams them
+// back in the order written.  Entries are packed into chunks of about 2 kB
+// (core/archive_codec.hpp, core/phase_archive_codec.hpp), a row each.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "core/archive_codec.hpp"
+#include "core/phase_archive_codec.hpp"
 #include "core/key.hpp"
+#include "pg/guard.hpp"
 #include "pg/keys.hpp"
 #include "pg/postgres_headers.hpp"
 
@@ -19,15 +21,66 @@ namespace phasemig::pg {
 // One archived assignment as the downgrade needs it.
 using ArchivedAssignment = core::ArchiveEntry;
 
+// Rows of one of phasemig's chunk tables (run_id, chunk_no, entries, [first_position,
+// last_position,] data), appended for one run in batches, always at the end of
+// the table (no free-space reuse), so the chunks stay in the order written.
+class ChunkTableWriter {
+public:
+    ChunkTableWriter(const char* table, std::int64_t run_id);
+    ~ChunkTableWriter();
+    // Inside a guarded region (it calls PostgreSQL).
+    void add(const unsigned char* data, std::size_t len, std::uint32_t entries, std::uint64_t first_pos,
+             std::uint64_t last_pos);
+    void finish();
+    std::int32_t chunks() const noexcept { return chunk_no_; }
+
+private:
+    void flush();
+    static constexpr int kBatch = 64;
+    std::int64_t run_id_;
+    bool positions_ = false;  // the table has first_position and last_position
+    Relation rel_ = nullptr;
+    BulkInsertState bistate_ = nullptr;
+    MemoryContext batch_cxt_ = nullptr;
+    TupleTableSlot* slots_[kBatch] = {};
+    int n_ = 0;
+    std::int32_t chunk_no_ = 0;
+};
+
+// The chunks of one run of a chunk table, in the order written: a chunk out
+// of order, or one with NULLs, raises data_corrupted.
+class ChunkTableReader {
+public:
+    // `what` names the archive in errors ("assignment archive"), `run` the
+    // run ("upgrade run"), `hint` what to do about damage.
+    ChunkTableReader(const char* table, const char* what, const char* run, const char* hint, std::int64_t run_id);
+    ~ChunkTableReader();
+    // The next chunk's bytes (valid until the next call) and entry count;
+    // false at the end (the scan is then closed).
+    bool next(const unsigned char*& data, std::size_t& len, std::int64_t& entries, std::int32_t& chunk_no);
+    void close();
+    std::int64_t run_id() const noexcept { return run_id_; }
+
+private:
+    const char* what_;
+    const char* run_label_;
+    const char* hint_;
+    std::int64_t run_id_;
+    Relation rel_ = nullptr;
+    TableScanDesc scan_ = nullptr;
+    TupleTableSlot* slot_ = nullptr;
+    MemoryContext chunk_cxt_ = nullptr;
+    AttrNumber data_col_ = 0;
+    std::int32_t next_chunk_ = 0;
+};
+
 // Appends the archive of one run to phasemig_assignment_archive: entries are
-// packed into chunks (core/archive_codec.hpp), one row per chunk, written in
-// batches always at the end of the table (no free-space reuse), so the
-// chunks stay in the order written.  add() runs inside a scan's guarded
-// batch: it holds no C++ object with a destructor across its PostgreSQL calls.
+// packed into chunks (core/archive_codec.hpp), one row per chunk.  add() runs
+// inside a scan's guarded batch: it holds no C++ object with a destructor
+// across its PostgreSQL calls.
 class AssignmentArchiveWriter {
 public:
-    explicit AssignmentArchiveWriter(std::int64_t run_id);
-    ~AssignmentArchiveWriter();
+    explicit AssignmentArchiveWriter(std::int64_t run_id) : rows_("phasemig_assignment_archive", run_id) {}
     void add(std::uint64_t pos, const core::Key& id, bool project_null, const core::Key& project, bool date_null,
              core::Day date, const core::Key& phase)
     {
@@ -45,7 +98,7 @@ public:
     }
     void finish();
     std::uint64_t written() const noexcept { return written_; }
-    std::uint64_t chunks() const noexcept { return static_cast<std::uint64_t>(chunk_no_); }
+    std::uint64_t chunks() const noexcept { return static_cast<std::uint64_t>(rows_.chunks()); }
 
     // Bytes of entries per chunk: the row stays under the TOAST threshold
     // (about 2 kB), so it is stored inline and never compressed.
@@ -53,17 +106,9 @@ public:
 
 private:
     void end_chunk();
-    void flush();
-    static constexpr int kBatch = 64;
-    std::int64_t run_id_;
-    Relation rel_ = nullptr;
-    BulkInsertState bistate_ = nullptr;
-    MemoryContext batch_cxt_ = nullptr;
-    TupleTableSlot* slots_[kBatch] = {};
+    ChunkTableWriter rows_;
     unsigned char buf_[kChunkBytes];
     core::ChunkEncoder enc_{buf_, kChunkBytes};
-    int n_ = 0;
-    std::int32_t chunk_no_ = 0;
     std::uint64_t written_ = 0;
 };
 
@@ -74,12 +119,11 @@ private:
 class AssignmentArchiveReader {
 public:
     explicit AssignmentArchiveReader(std::int64_t run_id);
-    ~AssignmentArchiveReader();
     bool next(ArchivedAssignment& out)
     {
         // The next chunk is decoded while kAhead entries of this one remain,
         // so every entry is seen by on_read kAhead entries before its turn.
-        if (entries_.size() - at_ <= kAhead && scan_)
+        if (entries_.size() - at_ <= kAhead && !done_)
             refill();
         if (at_ == entries_.size())
             return false;
@@ -97,14 +141,10 @@ private:
     void refill();
     bool load_chunk();
     static constexpr std::size_t kAhead = 16;
-    std::int64_t run_id_;
-    Relation rel_ = nullptr;
-    TableScanDesc scan_ = nullptr;
-    TupleTableSlot* slot_ = nullptr;
-    MemoryContext chunk_cxt_ = nullptr;
+    ChunkTableReader chunks_;
+    bool done_ = false;
     std::vector<ArchivedAssignment> entries_;
     std::size_t at_ = 0;
-    std::int32_t next_chunk_ = 0;
     std::uint64_t read_ = 0;
     std::function<void(const ArchivedAssignment&)> on_read_;
 };
@@ -114,41 +154,49 @@ private:
 void decode_archive_chunk(const unsigned char* data, std::size_t len, std::int64_t entries, std::int64_t run_id,
                           std::int32_t chunk_no, std::vector<ArchivedAssignment>& out);
 
-// One of phasemig's own tables: its OID and the attribute numbers of the
-// columns asked for (raises when the table or a column is missing).
-struct ExtensionTable {
-    Oid oid = InvalidOid;
-    std::vector<AttrNumber> attnums;
-};
-ExtensionTable extension_table(const char* table, const std::vector<const char*>& columns);
+// A varlena value's bytes (text, varchar, numeric), detoasted when it must
+// be, into the current memory context: inside a guard.
+inline core::Bytes varlena_bytes(Datum d)
+{
+    struct varlena* v = pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(d)));
+    return core::Bytes{reinterpret_cast<const unsigned char*>(VARDATA_ANY(v)),
+                       static_cast<std::uint32_t>(VARSIZE_ANY_EXHDR(v))};
+}
 
-// Rows appended to one of phasemig's archive tables through the table access
-// method, a batch at a time (no INSERT ... SELECT, no index to maintain).
-// Values are set by column name; by-reference values are copied into the
-// batch, so a scan may move on before the batch is written.
-class ArchiveTableWriter {
+// Appends what a step drops from each phase to phasemig_phase_archive, packed
+// into chunks (core/phase_archive_codec.hpp), one row per chunk.  add() runs
+// inside a scan's guarded row: the entry's bytes are copied before it returns.
+class PhaseArchiveWriter {
 public:
-    ArchiveTableWriter(const char* table, const std::vector<const char*>& columns);
-    ~ArchiveTableWriter();
-    // Inside a guarded region (it calls PostgreSQL).
-    void set(int column, Datum value, bool isnull);
-    void set_text(int column, const char* text, int len);
-    // A key column (text): the key of a column of the given type, or NULL.
-    void set_key(int column, Datum value, bool isnull, KeyType type);
-    void end_row();
+    PhaseArchiveWriter(std::int64_t run_id, KeyType phase, KeyType project);
+    void add(const core::PhaseArchiveEntry& e)
+    {
+        enc_.add(e);
+        if (enc_.size() >= kChunkBytes)
+            end_chunk();
+    }
     void finish();
     std::uint64_t written() const noexcept { return written_; }
 
+    // About the assignment archive's chunk: most chunks stay inline; one
+    // that a long description makes bigger is simply TOASTed.
+    static constexpr std::size_t kChunkBytes = 1900;
+
 private:
-    void flush();
-    static constexpr int kBatch = 1000;
-    Relation rel_ = nullptr;
-    BulkInsertState bistate_ = nullptr;
-    MemoryContext batch_cxt_ = nullptr;
-    TupleTableSlot* slots_[kBatch] = {};
-    std::vector<int> attno_;  // column -> index in the tuple
-    int n_ = 0;
+    void end_chunk();
+    ChunkTableWriter rows_;
+    core::PhaseChunkEncoder enc_;
     std::uint64_t written_ = 0;
 };
+
+// Calls `fn` for every entry of the phase archive of `run_id`, in the order
+// written (outside any guard: `fn` must not call PostgreSQL).  A chunk that
+// does not decode, or chunks out of order, raise data_corrupted.
+void read_phase_archive(std::int64_t run_id, const std::function<void(const core::PhaseArchiveEntry&)>& fn);
+
+// Decodes one phase archive chunk, calling `fn` per entry; raises
+// data_corrupted when it does not decode to `entries` entries.
+void decode_phase_chunk(const unsigned char* data, std::size_t len, std::int64_t entries, std::int64_t run_id,
+                        std::int32_t chunk_no, const std::function<void(const core::PhaseArchiveEntry&)>& fn);
 
 }  // namespace phasemig::pg

@@ -1,5 +1,6 @@
-// The assignment archive's chunks from SQL: the view that shows them as rows,
-// and the 1.1 -> 1.2 update that packs the row-per-assignment archive.
+// The archives' chunks from SQL: the views that show them as rows, and the
+// updates that pack a row-per-entry archive (assignments 1.1 -> 1.2,
+// phases 1.2 -> 1.3).
 #include <string>
 #include <vector>
 
@@ -87,6 +88,181 @@ PHASEMIG_FUNCTION(phasemig_pack_archive)
                       n[3], project, n[4], n[4] ? 0 : DatumGetDateADT(v[4]),
                       core::Key::from_uuid(DatumGetUUIDP(v[5])->data));
             });
+            w.finish();
+            packed += w.written();
+        }
+        spi_finish();
+        return Int64GetDatum(static_cast<std::int64_t>(packed));
+    });
+}
+
+namespace {
+
+// The text of a key as the chunk's kinds byte says it was printed.
+Datum key_text(const core::Key& k, bool integer)
+{
+    char buf[48];
+    const int len = key_to_cstr(k, integer ? KeyType::Int8 : KeyType::Uuid, buf);
+    return PointerGetDatum(cstring_to_text_with_len(buf, len));
+}
+
+Datum bytes_text(const core::Bytes& b)
+{
+    return PointerGetDatum(cstring_to_text_with_len(reinterpret_cast<const char*>(b.data), static_cast<int>(b.len)));
+}
+
+// A numeric rebuilt from the bytes its varlena held.
+Datum bytes_numeric(const core::Bytes& b)
+{
+    auto* v = static_cast<struct varlena*>(palloc(VARHDRSZ + b.len));
+    SET_VARSIZE(v, VARHDRSZ + b.len);
+    memcpy(VARDATA(v), b.data, b.len);
+    return PointerGetDatum(v);
+}
+
+}  // namespace
+
+// _phasemig_phase_entries(chunk bytea) RETURNS TABLE(phase_id text, project_id text,
+//   phase_type text, name text, start_date date, end_date date, description text,
+//   capital_budget numeric, expense_budget numeric, total_budget numeric)
+PHASEMIG_FUNCTION(phasemig_phase_entries)
+{
+    return entry([&]() -> Datum {
+        std::size_t len = 0;
+        const unsigned char* data = guarded([&] {
+            struct varlena* b = pg_detoast_datum_packed(PG_GETARG_VARLENA_PP(0));
+            len = VARSIZE_ANY_EXHDR(b);
+            return reinterpret_cast<const unsigned char*>(VARDATA_ANY(b));
+        });
+        // Decoded whole first: a damaged chunk returns no row.
+        std::vector<core::PhaseArchiveEntry> entries;
+        core::PhaseChunkDecoder dec(data, len);
+        core::PhaseArchiveEntry e;
+        while (dec.next(e))
+            entries.push_back(e);
+        if (!dec.ok())
+            throw Error(ERRCODE_DATA_CORRUPTED, "phasemig's phase archive is damaged",
+                        strfmt("The chunk does not decode (entry %zu).", entries.size() + 1));
+        const bool phase_int = dec.kinds() & core::phase_codec::kPhaseIdInteger;
+        const bool project_int = dec.kinds() & core::phase_codec::kProjectIdInteger;
+        guarded([&] { InitMaterializedSRF(fcinfo, 0); });
+        auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+        constexpr std::size_t kRowsPerGuard = 256;
+        for (std::size_t from = 0; from < entries.size(); from += kRowsPerGuard) {
+            guarded([&] {
+                MemoryContext rows = AllocSetContextCreate(CurrentMemoryContext, "phasemig phase entries",
+                                                           ALLOCSET_SMALL_SIZES);
+                MemoryContext old = MemoryContextSwitchTo(rows);
+                for (std::size_t i = from; i < entries.size() && i < from + kRowsPerGuard; i++) {
+                    const core::PhaseArchiveEntry& a = entries[i];
+                    Datum values[10];
+                    bool nulls[10] = {false,
+                                      !a.has_project,
+                                      !a.phase_type.present(),
+                                      !a.name.present(),
+                                      !a.has_start,
+                                      !a.has_end,
+                                      !a.description.present(),
+                                      !a.capital.present(),
+                                      !a.expense.present(),
+                                      !a.total.present()};
+                    values[0] = key_text(a.phase, phase_int);
+                    values[1] = a.has_project ? key_text(a.project, project_int) : (Datum) 0;
+                    values[2] = nulls[2] ? (Datum) 0 : bytes_text(a.phase_type);
+                    values[3] = nulls[3] ? (Datum) 0 : bytes_text(a.name);
+                    values[4] = DateADTGetDatum(a.start);
+                    values[5] = DateADTGetDatum(a.end);
+                    values[6] = nulls[6] ? (Datum) 0 : bytes_text(a.description);
+                    values[7] = nulls[7] ? (Datum) 0 : bytes_numeric(a.capital);
+                    values[8] = nulls[8] ? (Datum) 0 : bytes_numeric(a.expense);
+                    values[9] = nulls[9] ? (Datum) 0 : bytes_numeric(a.total);
+                    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+                }
+                MemoryContextSwitchTo(old);
+                MemoryContextDelete(rows);
+            });
+        }
+        return (Datum) 0;
+    });
+}
+
+// _phasemig_pack_phase_archive(old regclass) RETURNS bigint
+// Packs a 1.2 phase archive table (a row per phase: run_id, phase_id text,
+// project_id text, phase_type, name, start_date, end_date, description and
+// the three budgets) into the chunks of phasemig_phase_archive, run by run,
+// in the old table's physical order; returns the entries packed.  Ids were
+// written as uuid or integer text: a run's kind is its first id's.
+PHASEMIG_FUNCTION(phasemig_pack_phase_archive)
+{
+    return entry([&]() -> Datum {
+        const Oid old = guarded([&] { return PG_GETARG_OID(0); });
+        spi_connect();
+        const std::string name = guarded([&] {
+            return std::string(quote_qualified_identifier(get_namespace_name(get_rel_namespace(old)), get_rel_name(old)));
+        });
+        std::vector<AttrNumber> attrs;
+        for (const char* c : {"run_id", "phase_id", "project_id", "phase_type", "name", "start_date", "end_date",
+                              "description", "capital_budget", "expense_budget", "total_budget"})
+            attrs.push_back(guarded([&] { return get_attnum(old, c); }));
+        for (AttrNumber a : attrs)
+            if (a == InvalidAttrNumber)
+                throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                            "table " + name + " is not a phasemig 1.2 phase archive");
+        struct Run {
+            std::int64_t id;
+            KeyType phase, project;
+        };
+        std::vector<Run> runs;
+        auto kind = [](const std::optional<std::string>& text) {
+            return text && key_from_text(*text, KeyType::Uuid) ? KeyType::Uuid : KeyType::Int8;
+        };
+        for (const Row& r : spi_rows("SELECT DISTINCT ON (run_id) run_id, phase_id, "
+                                     "(SELECT project_id FROM " + name + " p WHERE p.run_id = o.run_id "
+                                     "AND project_id IS NOT NULL LIMIT 1) FROM " + name + " o ORDER BY run_id"))
+            runs.push_back({std::stoll(r.at(0).value()), kind(r.at(1)), kind(r.at(2))});
+        std::uint64_t packed = 0;
+        for (const Run& run : runs) {
+            PhaseArchiveWriter w(run.id, run.phase, run.project);
+            std::optional<std::string> bad;
+            scan_table(old, attrs, [&](const Datum* v, const bool* n) {
+                if (n[0] || DatumGetInt64(v[0]) != run.id || n[1] || bad)
+                    return;
+                auto key = [&](Datum d, KeyType type) {
+                    const text* t = DatumGetTextPP(d);
+                    return key_from_text(std::string_view(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)), type);
+                };
+                core::PhaseArchiveEntry e;
+                const auto phase = key(v[1], run.phase);
+                const auto project = n[2] ? std::optional<core::Key>(core::Key{}) : key(v[2], run.project);
+                if (!phase || !project) {
+                    bad = TextDatumGetCString(phase ? v[2] : v[1]);
+                    return;
+                }
+                e.phase = *phase;
+                e.has_project = !n[2];
+                e.project = *project;
+                if (!n[3])
+                    e.phase_type = varlena_bytes(v[3]);
+                if (!n[4])
+                    e.name = varlena_bytes(v[4]);
+                e.has_start = !n[5];
+                e.start = n[5] ? 0 : DatumGetDateADT(v[5]);
+                e.has_end = !n[6];
+                e.end = n[6] ? 0 : DatumGetDateADT(v[6]);
+                if (!n[7])
+                    e.description = varlena_bytes(v[7]);
+                if (!n[8])
+                    e.capital = varlena_bytes(v[8]);
+                if (!n[9])
+                    e.expense = varlena_bytes(v[9]);
+                if (!n[10])
+                    e.total = varlena_bytes(v[10]);
+                w.add(e);
+            });
+            if (bad)
+                throw Error(ERRCODE_DATA_CORRUPTED, "phasemig's phase archive is damaged",
+                            strfmt("Run %lld holds the id \"%s\", which is not of the kind of its other ids.",
+                                   static_cast<long long>(run.id), bad->c_str()));
             w.finish();
             packed += w.written();
         }

@@ -70,56 +70,54 @@ std::uint64_t archive_and_type_phases(const Target& t, const KeyTypes& types, st
     if (archive_run) {
         // Sized once (see FlatKeyMap): about one entry per phase.
         archived.reserve(estimated_rows(t.phases.oid));
-        const ExtensionTable pa = extension_table("phasemig_phase_archive", {"run_id", "phase_id", "phase_type"});
-        scan_table(pa.oid, pa.attnums, [&](const Datum* v, const bool* n) {
-            if (n[0] || DatumGetInt64(v[0]) != *archive_run || n[1] || n[2])
-                return;
-            text* id = DatumGetTextPP(v[1]);
-            text* label = DatumGetTextPP(v[2]);
-            const auto key = key_from_text(std::string_view(VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id)), types.phase);
-            if (key)
-                archived.put(*key, label_id(std::string_view(VARDATA_ANY(label), VARSIZE_ANY_EXHDR(label))));
+        read_phase_archive(*archive_run, [&](const core::PhaseArchiveEntry& e) {
+            if (e.phase_type.present())
+                archived.put(e.phase, label_id(std::string_view(reinterpret_cast<const char*>(e.phase_type.data),
+                                                                e.phase_type.len)));
         });
     }
     const std::uint32_t planning = label_id(core::kind_label_upper(core::PhaseKind::Planning));
     const std::uint32_t execution = label_id(core::kind_label_upper(core::PhaseKind::Execution));
 
     const Table& pp = t.phases;
-    enum { kRunId, kPhaseId, kProjectId, kName, kStart, kEnd, kDescription, kCapital, kExpense, kTotal };
-    ArchiveTableWriter w("phasemig_phase_archive", {"run_id", "phase_id", "project_id", "name", "start_date",
-                                                    "end_date", "description", "capital_budget", "expense_budget",
-                                                    "total_budget"});
     const bool has_description = pp.has("description");
     std::vector<AttrNumber> attrs = {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("name").attnum,
                                      pp.col("start_date").attnum, pp.col("end_date").attnum,
                                      has_description ? pp.col("description").attnum : pp.col("id").attnum};
     const bool budgets = append_budget_attrs(pp, attrs);
     const KeyType fk = key_type_of(pp.col("project_id").type);
+    PhaseArchiveWriter w(run_id, types.phase, fk);
     out.by_phase.reserve(estimated_rows(pp.oid));
     std::vector<std::uint64_t> counts;
     scan_table(pp.oid, attrs, [&](const Datum* v, const bool* n) {
         const core::Key id = datum_to_key(v[0], types.phase);
-        w.set(kRunId, Int64GetDatum(run_id), false);
-        w.set_key(kPhaseId, v[0], false, types.phase);
-        w.set_key(kProjectId, v[1], n[1], fk);
-        w.set(kName, v[2], n[2]);  // varchar and text share their representation
-        w.set(kStart, v[3], n[3]);
-        w.set(kEnd, v[4], n[4]);
-        w.set(kDescription, v[5], !has_description || n[5]);
-        for (int c = 0; c < 3; c++)
-            w.set(kCapital + c, budgets ? v[6 + c] : (Datum) 0, !budgets || n[6 + c]);
-        w.end_row();
+        core::PhaseArchiveEntry e;
+        e.phase = id;
+        e.has_project = !n[1];
+        if (!n[1])
+            e.project = datum_to_key(v[1], fk);
+        if (!n[2])
+            e.name = varlena_bytes(v[2]);  // varchar and text share their representation
+        e.has_start = !n[3];
+        e.start = n[3] ? 0 : DatumGetDateADT(v[3]);
+        e.has_end = !n[4];
+        e.end = n[4] ? 0 : DatumGetDateADT(v[4]);
+        if (has_description && !n[5])
+            e.description = varlena_bytes(v[5]);
+        if (budgets) {
+            e.capital = n[6] ? core::Bytes{} : varlena_bytes(v[6]);
+            e.expense = n[7] ? core::Bytes{} : varlena_bytes(v[7]);
+            e.total = n[8] ? core::Bytes{} : varlena_bytes(v[8]);
+        }
+        w.add(e);
 
         std::uint32_t label;
         if (const std::uint32_t* a = archived.find_in_order(id, archived_cursor)) {
             label = *a;
             restored++;
         } else {
-            text* name = n[2] ? nullptr : DatumGetTextPP(v[2]);
-            label = name && core::kind_from_name(std::string_view(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name))) ==
-                                core::PhaseKind::Planning
-                        ? planning
-                        : execution;
+            const std::string_view name(reinterpret_cast<const char*>(e.name.data), e.name.len);
+            label = e.name.present() && core::kind_from_name(name) == core::PhaseKind::Planning ? planning : execution;
         }
         out.by_phase.put(id, label);
         if (counts.size() <= label)

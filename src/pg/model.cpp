@@ -75,21 +75,19 @@ constexpr core::Range kNoDates{PG_INT32_MAX, PG_INT32_MIN};
 
 // Parses one archived timeline row into the planner; rows whose ids do not
 // parse as the current id type are ignored (the archive predates a change).
-void add_archived_phase(core::UpgradePlanner& planner, const KeyTypes& types, text* id, text* project, text* name,
-                        text* description, int32 start, int32 end)
+// A phase as the last downgrade archived it: a restore candidate.
+void add_archived_phase(core::UpgradePlanner& planner, const core::PhaseArchiveEntry& e)
 {
-    auto view = [](text* t) { return std::string_view(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)); };
-    auto pid = key_from_text(view(id), types.phase);
-    auto prj = key_from_text(view(project), types.project);
-    if (!pid || !prj)
+    if (!e.has_project || !e.name.present() || !e.has_start || !e.has_end)
         return;
+    auto text = [](const core::Bytes& b) { return std::string(reinterpret_cast<const char*>(b.data), b.len); };
     core::ArchivedPhase a;
-    a.id = *pid;
-    a.project = *prj;
-    a.name = std::string(view(name));
-    a.range = core::Range{start, end};
-    if (description)
-        a.description = std::string(view(description));
+    a.id = e.phase;
+    a.project = e.project;
+    a.name = text(e.name);
+    a.range = core::Range{e.start, e.end};
+    if (e.description.present())
+        a.description = text(e.description);
     planner.add_archived(std::move(a));
 }
 
@@ -408,16 +406,7 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
 
     if (restore_run) {
         // The timeline kept by the last downgrade: restore candidates.
-        const ExtensionTable pa = extension_table(
-            "phasemig_phase_archive",
-            {"run_id", "phase_id", "project_id", "name", "start_date", "end_date", "description"});
-        scan_table(pa.oid, pa.attnums, [&](const Datum* v, const bool* n) {
-            if (n[0] || DatumGetInt64(v[0]) != *restore_run || n[1] || n[2] || n[3] || n[4] || n[5])
-                return;
-            add_archived_phase(data.planner, types, DatumGetTextPP(v[1]), DatumGetTextPP(v[2]),
-                               DatumGetTextPP(v[3]), n[6] ? nullptr : DatumGetTextPP(v[6]),
-                               DatumGetDateADT(v[4]), DatumGetDateADT(v[5]));
-        });
+        read_phase_archive(*restore_run, [&](const core::PhaseArchiveEntry& e) { add_archived_phase(data.planner, e); });
     }
     data.planner.plan(restore_run.has_value());
 

@@ -187,13 +187,16 @@ std::string purge(const std::string& schema)
     as_extension_owner([&] {
         const std::string live = "SELECT run_id FROM " + ext.table("phasemig_run") + " WHERE target_schema = $1";
         const Args args = {Arg::of(schema)};
-        // Archived assignments, not chunks: what the rows were until 1.1.
+        // Archived assignments and phases, not chunks: what the rows were
+        // until 1.1 and 1.2.
         assignments = spi_int("WITH d AS (DELETE FROM " + ext.table("phasemig_assignment_archive") +
                                   " WHERE run_id IN (" + live + ") RETURNING entries)"
                                   " SELECT coalesce(sum(entries), 0)::bigint FROM d",
                               args);
-        phases = static_cast<std::int64_t>(
-            spi_exec("DELETE FROM " + ext.table("phasemig_phase_archive") + " WHERE run_id IN (" + live + ")", args));
+        phases = spi_int("WITH d AS (DELETE FROM " + ext.table("phasemig_phase_archive") +
+                             " WHERE run_id IN (" + live + ") RETURNING entries)"
+                             " SELECT coalesce(sum(entries), 0)::bigint FROM d",
+                         args);
         objects = static_cast<std::int64_t>(
             spi_exec("DELETE FROM " + ext.table("phasemig_object_archive") + " WHERE run_id IN (" + live + ")", args));
         runs = static_cast<std::int64_t>(spi_exec("UPDATE " + ext.table("phasemig_run") +

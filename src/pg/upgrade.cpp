@@ -141,28 +141,26 @@ std::string summarize(const std::string& schema, bool dry_run, bool restore, std
 }
 
 // phase_type and budgets of every phase into phasemig_phase_archive, in one
-// pass written through the table access method.
+// pass, packed into chunks.
 std::uint64_t archive_legacy_phases(const Target& t, const KeyTypes& types, std::int64_t run_id)
 {
     const Table& pp = t.phases;
-    enum { kRunId, kPhaseId, kProjectId, kPhaseType, kCapital, kExpense, kTotal };
-    ArchiveTableWriter w("phasemig_phase_archive", {"run_id", "phase_id", "project_id", "phase_type", "capital_budget",
-                                                    "expense_budget", "total_budget"});
     std::vector<AttrNumber> attrs = {pp.col("id").attnum, pp.col("project_id").attnum, pp.col("phase_type").attnum};
     const bool budgets = append_budget_attrs(pp, attrs);
     const KeyType fk = key_type_of(pp.col("project_id").type);
+    PhaseArchiveWriter w(run_id, types.phase, fk);
     const PhaseTypeOutput pt = phase_type_output(pp);
     // An enum's label text kept per label OID.
     std::vector<std::pair<Oid, std::string>> enum_labels;
     scan_table(pp.oid, attrs, [&](const Datum* v, const bool* n) {
-        w.set(kRunId, Int64GetDatum(run_id), false);
-        w.set_key(kPhaseId, v[0], false, types.phase);
-        w.set_key(kProjectId, v[1], n[1], fk);
+        core::PhaseArchiveEntry e;
+        e.phase = datum_to_key(v[0], types.phase);
+        e.has_project = !n[1];
+        if (!n[1])
+            e.project = datum_to_key(v[1], fk);
         if (n[2]) {
-            w.set(kPhaseType, (Datum) 0, true);
         } else if (pt.is_string) {
-            const text* label = DatumGetTextPP(v[2]);
-            w.set_text(kPhaseType, VARDATA_ANY(label), static_cast<int>(VARSIZE_ANY_EXHDR(label)));
+            e.phase_type = varlena_bytes(v[2]);
         } else if (pt.is_enum) {
             const Oid label_oid = DatumGetObjectId(v[2]);
             std::size_t i = 0;
@@ -171,14 +169,19 @@ std::uint64_t archive_legacy_phases(const Target& t, const KeyTypes& types, std:
             if (i == enum_labels.size())
                 enum_labels.emplace_back(label_oid, OutputFunctionCall(pt.out, v[2]));
             const std::string& label = enum_labels[i].second;
-            w.set_text(kPhaseType, label.data(), static_cast<int>(label.size()));
+            e.phase_type = core::Bytes{reinterpret_cast<const unsigned char*>(label.data()),
+                                       static_cast<std::uint32_t>(label.size())};
         } else {
             const char* label = OutputFunctionCall(pt.out, v[2]);
-            w.set_text(kPhaseType, label, static_cast<int>(strlen(label)));
+            e.phase_type = core::Bytes{reinterpret_cast<const unsigned char*>(label),
+                                       static_cast<std::uint32_t>(strlen(label))};
         }
-        for (int c = 0; c < 3; c++)
-            w.set(kCapital + c, budgets ? v[3 + c] : (Datum) 0, !budgets || n[3 + c]);
-        w.end_row();
+        if (budgets) {
+            e.capital = n[3] ? core::Bytes{} : varlena_bytes(v[3]);
+            e.expense = n[4] ? core::Bytes{} : varlena_bytes(v[4]);
+            e.total = n[5] ? core::Bytes{} : varlena_bytes(v[5]);
+        }
+        w.add(e);
     });
     w.finish();
     return w.written();

@@ -52,7 +52,7 @@ std::string differing_projects(const Target& t, std::int64_t run_id, std::int64_
     as_extension_owner([&] {
         rows = spi_rows(
             "WITH base AS (SELECT project_id, sum(capital_budget) c, sum(expense_budget) e, sum(total_budget) t"
-            "                FROM " + extension().table("phasemig_phase_archive") + " WHERE run_id = $1 GROUP BY 1),"
+            "                FROM " + extension().table("phasemig_archived_phases") + " WHERE run_id = $1 GROUP BY 1),"
             "     cur AS (SELECT project_id::text AS project_id, sum(capital_budget) c, sum(expense_budget) e,"
             "                    sum(total_budget) t FROM " + t.phases.qualified + " GROUP BY 1),"
             "     diff AS (SELECT project_id FROM base FULL JOIN cur USING (project_id)"

@@ -50,7 +50,7 @@ started=$(date +%s)
 
 work=$(mktemp -d /tmp/phasemig-pkg.XXXXXX)
 chmod 755 "$work" # the server runs as postgres and must reach its cluster directory
-tree="$work/phasemig-1.2"
+tree="$work/phasemig-1.3"
 cluster="$work/cluster"
 saved="$work/saved"
 installed=""
@@ -134,7 +134,7 @@ libdir=$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)
 sharedir=$(/usr/lib/postgresql/15/bin/pg_config --sharedir)
 for f in "$libdir/phasemig.so" "$sharedir/extension/phasemig.control" \
          "$sharedir/extension/phasemig--1.0.sql" "$sharedir/extension/phasemig--1.0--1.1.sql" \
-         "$sharedir/extension/phasemig--1.1--1.2.sql"; do
+         "$sharedir/extension/phasemig--1.1--1.2.sql" "$sharedir/extension/phasemig--1.2--1.3.sql"; do
   check "dpkg -L $pkg lists $f" grep -qx "$f" <<<"$listing"
   check "$f is installed" test -s "$f"
 done
@@ -144,7 +144,7 @@ check "the installed phasemig.so exports no C++ symbols (visibility and export m
 check "the installed phasemig.so exports Pg_magic_func and _PG_init" \
   sh -c "nm -D --defined-only '$libdir/phasemig.so' | grep -q ' Pg_magic_func\$' && nm -D --defined-only '$libdir/phasemig.so' | grep -q ' _PG_init\$'"
 check "the package depends on postgresql-15" sh -c "dpkg-query -W -f='\${Depends}' $pkg | grep -q 'postgresql-15'"
-check "default_version 1.2 is installed" grep -q "^default_version = '1.2'" "$sharedir/extension/phasemig.control"
+check "default_version 1.3 is installed" grep -q "^default_version = '1.3'" "$sharedir/extension/phasemig.control"
 
 # ---------------------------------------------------------------- regress
 echo "== cluster on port $port"
@@ -157,7 +157,7 @@ if ! "$tree/scripts/cluster.sh" start "$cluster" "$port"; then
 fi
 export PGHOST="$cluster/socket" PGPORT="$port" PGUSER=postgres PGDATABASE=postgres
 check "the server starts and CREATE EXTENSION phasemig works from the package" \
-  sh -c "psql -X -q -c 'CREATE DATABASE pkgcheck' && psql -X -At -d pkgcheck -c 'CREATE EXTENSION phasemig' -c \"SELECT extversion FROM pg_extension WHERE extname = 'phasemig'\" | grep -qx 1.2"
+  sh -c "psql -X -q -c 'CREATE DATABASE pkgcheck' && psql -X -At -d pkgcheck -c 'CREATE EXTENSION phasemig' -c \"SELECT extversion FROM pg_extension WHERE extname = 'phasemig'\" | grep -qx 1.3"
 
 echo "== make installcheck (against the installed package)"
 rm -rf "$tree/results" "$tree/regression.diffs" "$tree/regression.out"

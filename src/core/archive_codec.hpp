@@ -199,7 +199,12 @@ public:
         if (!(tag & kDateNull)) {
             if (!get_varint(v))
                 return fail();
-            const std::int64_t d = static_cast<std::int64_t>(prev_.date) + unzigzag(v);
+            // A valid difference of two days is within 2^32; checked first,
+            // the sum cannot overflow on a damaged chunk.
+            const std::int64_t delta = unzigzag(v);
+            if (delta < -(std::int64_t{1} << 32) || delta > (std::int64_t{1} << 32))
+                return fail();
+            const std::int64_t d = static_cast<std::int64_t>(prev_.date) + delta;
             if (d < INT32_MIN || d > INT32_MAX)
                 return fail();
             prev_.date = static_cast<Day>(d);

@@ -163,3 +163,34 @@ TEST(ArchiveCodec, DamagedChunksAreReported)
         }
     }
 }
+
+// A damaged date difference at the edge of int64 is refused without
+// overflowing (the sanitizer build would report the overflow).
+TEST(ArchiveCodec, HugeDateDifferenceIsReported)
+{
+    using namespace phasemig::core::archive_codec;
+    ArchiveEntry first;
+    first.pos = 1;
+    first.id = Key::from_int(1);
+    first.has_date = true;
+    first.date = -5;
+    first.phase = Key::from_int(7);
+    std::vector<unsigned char> buf(64);
+    ChunkEncoder enc(buf.data(), buf.size());
+    enc.add(first);
+    std::vector<unsigned char> chunk(enc.data(), enc.data() + enc.size());
+    // A second entry: no project, same phase, id and position deltas of
+    // zero, and the date difference INT64_MIN (zigzag: all ones).
+    chunk.push_back(static_cast<unsigned char>(kProjectNull | kSamePhase | kIdDelta));
+    chunk.push_back(0);
+    chunk.push_back(0);
+    for (int i = 0; i < 9; i++)
+        chunk.push_back(0xff);
+    chunk.push_back(0x01);
+    ChunkDecoder dec(chunk.data(), chunk.size());
+    ArchiveEntry e;
+    ASSERT_TRUE(dec.next(e));
+    EXPECT_EQ(e.date, -5);
+    EXPECT_FALSE(dec.next(e));
+    EXPECT_FALSE(dec.ok());
+}

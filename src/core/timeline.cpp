@@ -114,7 +114,8 @@ void UpgradePlanner::reserve(std::size_t phases, std::size_t projects)
 
 void UpgradePlanner::add_phase(const LegacyPhase& phase)
 {
-    if (!dates_.find(phase.project))
+    // A table's phases of one project usually lie together: one lookup per run.
+    if ((phases_.empty() || !(phases_.back().project == phase.project)) && !dates_.find(phase.project))
         dates_.put(phase.project, ProjectDates{});
     phases_.push_back(phase);
     phases_.back().seq = static_cast<std::uint32_t>(phases_.size() - 1);
@@ -131,15 +132,16 @@ bool UpgradePlanner::wants_project(const Key& project) const
     return dates_.find(project) != nullptr;
 }
 
-void UpgradePlanner::set_project_dates(const Key& project, std::optional<Day> start, std::optional<Day> end)
+bool UpgradePlanner::set_project_dates(const Key& project, std::optional<Day> start, std::optional<Day> end)
 {
     ProjectDates* d = dates_.find(project);
     if (!d)
-        return;
+        return false;
     d->known = true;
     d->has_dates = start.has_value() && end.has_value();
     d->start = start.value_or(0);
     d->end = end.value_or(0);
+    return true;
 }
 
 void UpgradePlanner::add_archived(ArchivedPhase phase)

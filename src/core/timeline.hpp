@@ -95,8 +95,9 @@ public:
     void note_project(const Key& project);
     // True when some phase belongs to this project (only those need dates).
     bool wants_project(const Key& project) const;
-    // Dates of a project that has phases; nullopt for a NULL date.
-    void set_project_dates(const Key& project, std::optional<Day> start, std::optional<Day> end);
+    // Dates of a project that has phases (nullopt for a NULL date); false,
+    // and nothing kept, for a project without phases.
+    bool set_project_dates(const Key& project, std::optional<Day> start, std::optional<Day> end);
     void add_archived(ArchivedPhase phase);
 
     // Computes the plan.  A project whose current phases all appear in the

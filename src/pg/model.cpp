@@ -392,16 +392,13 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
                [&](const Datum* v, const bool* n) {
                    data.projects++;
                    const core::Key id = datum_to_key(v[0], types.project);
-                   if (!data.planner.wants_project(id)) {
-                       data.without_phases.add(id);
-                       return;
-                   }
                    std::optional<core::Day> s, e;
                    if (!n[1] && date_is_finite(DatumGetDateADT(v[1])))
                        s = DatumGetDateADT(v[1]);
                    if (!n[2] && date_is_finite(DatumGetDateADT(v[2])))
                        e = DatumGetDateADT(v[2]);
-                   data.planner.set_project_dates(id, s, e);
+                   if (!data.planner.set_project_dates(id, s, e))
+                       data.without_phases.add(id);
                });
 
     if (restore_run) {

@@ -552,7 +552,7 @@ TEST(UpgradePlanner, NormalTwoPhaseProjects)
     EXPECT_FALSE(planner.wants_project(kProjC));
     planner.set_project_dates(kProjA, 0, 10);
     planner.set_project_dates(kProjB, 8766, 9131);
-    planner.set_project_dates(kProjC, 0, 1);  // no phases: ignored
+    EXPECT_FALSE(planner.set_project_dates(kProjC, 0, 1));  // no phases: ignored
     planner.plan(true);
 
     EXPECT_TRUE(planner.problems().empty());

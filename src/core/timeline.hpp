@@ -123,6 +123,9 @@ public:
     std::size_t string_count() const { return strings_.size(); }
 
     std::size_t phase_count() const { return phases_.size(); }
+    // Whether every project's phases came in one run, so plan() sorts each
+    // run on its own rather than all phases.
+    bool phases_in_runs() const noexcept { return split_.size() <= runs_ / 16 + 16; }
     std::size_t project_count() const { return dates_.size(); }
     std::size_t projects_restored() const { return projects_restored_; }
     std::size_t projects_split() const { return projects_split_; }
@@ -140,15 +143,22 @@ private:
         Day start = 0;
         Day end = 0;
     };
-    // Phases are grouped by sorting them by project once, in plan(); the
+    // Phases are grouped by project in plan(): where each project's phases
+    // came in one run (a table's usual order), each run is sorted on its
+    // own and the few projects met in more than one run (split_: a phase
+    // updated since, its new version stored elsewhere) are gathered and
+    // sorted at the end; when there are many, all are sorted once.  The
     // projects that have phases map to their dates.
     std::vector<LegacyPhase> phases_;
+    std::size_t runs_ = 0;
+    std::vector<Key> split_;
     FlatKeyMap<ProjectDates> dates_;
     std::vector<ArchivedPhase> archived_;
     std::vector<ProjectProblem> problems_;
     std::vector<Key> duplicate_kinds_;
     std::vector<PlannedPhase> planned_;
-    FlatKeyMap<std::uint32_t> planned_by_id_;
+    mutable FlatKeyMap<std::uint32_t> planned_by_id_;  // see find()
+    mutable bool by_id_built_ = false;
     // Per phase in the order added: its index in planned_.
     static constexpr std::uint32_t kNotPlanned = ~std::uint32_t{0};
     std::vector<std::uint32_t> by_seq_;

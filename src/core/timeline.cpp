@@ -118,28 +118,50 @@ void UpgradePlanner::add_phase(const LegacyPhase& phase)
     // run, which also tells whether the project had a run before.
     if (phases_.empty() || !(phases_.back().project == phase.project)) {
         runs_++;
-        if (dates_.find(phase.project))
-            split_.push_back(phase.project);
-        else
-            dates_.put(phase.project, ProjectDates{});
+        if (pending_count_ == kPending)
+            resolve_oldest();
+        dates_.prefetch(phase.project);
+        pending_[(pending_head_ + pending_count_++) % kPending] = phase.project;
     }
     phases_.push_back(phase);
     phases_.back().seq = static_cast<std::uint32_t>(phases_.size() - 1);
 }
 
+void UpgradePlanner::resolve_oldest()
+{
+    const Key& project = pending_[pending_head_];
+    if (dates_.find(project))
+        split_.push_back(project);
+    else
+        dates_.put(project, ProjectDates{});
+    pending_head_ = (pending_head_ + 1) % kPending;
+    pending_count_--;
+}
+
+void UpgradePlanner::flush_pending()
+{
+    while (pending_count_ > 0)
+        resolve_oldest();
+}
+
 void UpgradePlanner::note_project(const Key& project)
 {
+    flush_pending();
     if (!dates_.find(project))
         dates_.put(project, ProjectDates{});
 }
 
 bool UpgradePlanner::wants_project(const Key& project) const
 {
+    for (std::size_t i = 0; i < pending_count_; i++)
+        if (pending_[(pending_head_ + i) % kPending] == project)
+            return true;
     return dates_.find(project) != nullptr;
 }
 
 bool UpgradePlanner::set_project_dates(const Key& project, std::optional<Day> start, std::optional<Day> end)
 {
+    flush_pending();
     ProjectDates* d = dates_.find(project);
     if (!d)
         return false;
@@ -157,6 +179,7 @@ void UpgradePlanner::add_archived(ArchivedPhase phase)
 
 void UpgradePlanner::plan(bool restore)
 {
+    flush_pending();
     problems_.clear();
     duplicate_kinds_.clear();
     planned_.clear();

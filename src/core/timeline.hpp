@@ -95,6 +95,8 @@ public:
     void note_project(const Key& project);
     // True when some phase belongs to this project (only those need dates).
     bool wants_project(const Key& project) const;
+    // Starts loading a project's entry that set_project_dates() will need.
+    void prefetch_project(const Key& project) const noexcept { dates_.prefetch(project); }
     // Dates of a project that has phases (nullopt for a NULL date); false,
     // and nothing kept, for a project without phases.
     bool set_project_dates(const Key& project, std::optional<Day> start, std::optional<Day> end);
@@ -126,6 +128,7 @@ public:
     // Whether every project's phases came in one run, so plan() sorts each
     // run on its own rather than all phases.
     bool phases_in_runs() const noexcept { return split_.size() <= runs_ / 16 + 16; }
+    // Projects with phases (once their dates are set, or planned).
     std::size_t project_count() const { return dates_.size(); }
     std::size_t projects_restored() const { return projects_restored_; }
     std::size_t projects_split() const { return projects_split_; }
@@ -152,6 +155,14 @@ private:
     std::vector<LegacyPhase> phases_;
     std::size_t runs_ = 0;
     std::vector<Key> split_;
+    // The project of each new run is looked up in dates_ a few runs later,
+    // its slot prefetched meanwhile (a million projects miss every cache).
+    void resolve_oldest();
+    void flush_pending();
+    static constexpr std::size_t kPending = 8;
+    Key pending_[kPending];
+    std::size_t pending_head_ = 0;
+    std::size_t pending_count_ = 0;
     FlatKeyMap<ProjectDates> dates_;
     std::vector<ArchivedPhase> archived_;
     std::vector<ProjectProblem> problems_;

@@ -308,6 +308,11 @@ void check_name_conflicts(const Target& t, const std::vector<std::string>& relat
 
 // ---------------------------------------------------------------- legacy
 
+namespace {
+// How far ahead of the row being processed a scan prefetches its lookups.
+constexpr std::size_t kPrefetch = 16;
+}  // namespace
+
 void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int64_t> restore_run,
                  LegacyData& data, bool owners)
 {
@@ -387,19 +392,29 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
     if (data.budgets_present)
         data.budgets.finish();
 
+    // Projects in batches: each lookup of the planner's map is prefetched a
+    // few rows ahead (a million projects are far beyond the caches).
     const Table& pr = t.projects;
-    scan_table(pr.oid, {pr.col("id").attnum, pr.col("start_date").attnum, pr.col("end_date").attnum},
-               [&](const Datum* v, const bool* n) {
-                   data.projects++;
-                   const core::Key id = datum_to_key(v[0], types.project);
-                   std::optional<core::Day> s, e;
-                   if (!n[1] && date_is_finite(DatumGetDateADT(v[1])))
-                       s = DatumGetDateADT(v[1]);
-                   if (!n[2] && date_is_finite(DatumGetDateADT(v[2])))
-                       e = DatumGetDateADT(v[2]);
-                   if (!data.planner.set_project_dates(id, s, e))
-                       data.without_phases.add(id);
-               });
+    const std::vector<ScanColumn> project_cols = {{pr.col("id").attnum, false, types.project},
+                                                  {pr.col("start_date").attnum, true, KeyType::Unsupported},
+                                                  {pr.col("end_date").attnum, true, KeyType::Unsupported}};
+    scan_batches(pr.oid, project_cols, [&](const RowBatch& b) {
+        for (std::size_t i = 0; i < b.n; i++) {
+            if (i + kPrefetch < b.n && !b.nulls[0][i + kPrefetch])
+                data.planner.prefetch_project(b.keys[0][i + kPrefetch]);
+            data.projects++;
+            if (b.nulls[0][i])
+                continue;  // a NULL primary key cannot be, and no phase could name it
+            const core::Key id = b.keys[0][i];
+            std::optional<core::Day> s, e;
+            if (!b.nulls[1][i] && date_is_finite(b.days[1][i]))
+                s = b.days[1][i];
+            if (!b.nulls[2][i] && date_is_finite(b.days[2][i]))
+                e = b.days[2][i];
+            if (!data.planner.set_project_dates(id, s, e))
+                data.without_phases.add(id);
+        }
+    });
 
     if (restore_run) {
         // The timeline kept by the last downgrade: restore candidates.
@@ -412,11 +427,6 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
         data.index.add(p.project, p.id, p.range);
     data.index.finalize();
 }
-
-namespace {
-// How far ahead of the row being processed a scan prefetches its lookups.
-constexpr std::size_t kPrefetch = 16;
-}  // namespace
 
 void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData& data,
                               AssignmentArchiveWriter* writer)

@@ -1010,6 +1010,14 @@ TEST(UpgradePlanner, RandomAgainstModel)
                     all_phases.erase(all_phases.begin() + static_cast<std::ptrdiff_t>(at));
                     all_phases.push_back(p);
                 }
+                // And a few moved only a few places on: a project met again
+                // within the next runs.
+                for (int i = 0; i < 20; i++) {
+                    const auto at = static_cast<std::size_t>(rng.range(0, static_cast<std::int64_t>(all_phases.size()) - 60));
+                    std::rotate(all_phases.begin() + static_cast<std::ptrdiff_t>(at),
+                                all_phases.begin() + static_cast<std::ptrdiff_t>(at) + 1,
+                                all_phases.begin() + static_cast<std::ptrdiff_t>(at + 2 + static_cast<std::size_t>(rng.range(0, 30))));
+                }
                 // Some moved phase left others of its project behind: a stray.
                 bool stray = false;
                 for (std::size_t i = all_phases.size() - 20; i < all_phases.size() && !stray; i++)

@@ -33,7 +33,7 @@ SELECT assignment_key FROM phasemig_assignment_archive, _phasemig_archive_entrie
 SELECT kind, name, type, definition, default_expr FROM phasemig_object_archive ORDER BY object_no;
 
 -- A damaged archive is refused, never guessed at: a chunk cut short, a chunk
--- of an unknown format, chunks out of the order they were written.
+-- of an unknown format, a chunk missing or twice.
 \set SHOW_CONTEXT never
 BEGIN;
 UPDATE phasemig_assignment_archive SET data = substr(data, 1, length(data) - 1);
@@ -56,6 +56,10 @@ SELECT phasemig_downgrade('ar') -> 'phase_types_restored';
 ROLLBACK;
 BEGIN;
 UPDATE phasemig_phase_archive SET chunk_no = 1;
+SELECT phasemig_downgrade('ar') -> 'phase_types_restored';
+ROLLBACK;
+BEGIN;
+INSERT INTO phasemig_phase_archive SELECT * FROM phasemig_phase_archive;
 SELECT phasemig_downgrade('ar') -> 'phase_types_restored';
 ROLLBACK;
 SELECT * FROM _phasemig_phase_entries('\x0104');

@@ -89,6 +89,13 @@ SELECT c.relname FROM pg_extension x, unnest(x.extconfig) t(oid) JOIN pg_class c
 SELECT count(*) AS dangling FROM pg_extension x, unnest(x.extconfig) t(oid)
  WHERE x.extname = 'phasemig' AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = t.oid);
 
+-- Chunks need not lie in the order written (a restore's COPY reuses free
+-- space): stored in reverse, they are read all the same.
+CREATE TEMP TABLE chunks AS SELECT * FROM phasemig_assignment_archive;
+DELETE FROM phasemig_assignment_archive;
+INSERT INTO phasemig_assignment_archive SELECT * FROM chunks ORDER BY chunk_no DESC;
+SELECT (array_agg(chunk_no ORDER BY ctid))[1] = max(chunk_no) AS stored_in_reverse FROM phasemig_assignment_archive;
+
 -- The 1.0 archive still restores the assignments and the phase types after
 -- the updates (101 by date alone would get phase 11).
 SELECT d -> 'assignments' AS assignments, d -> 'phase_types_restored' AS phase_types_restored FROM phasemig_downgrade('up') d;

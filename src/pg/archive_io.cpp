@@ -1,5 +1,6 @@
 #include "pg/archive_io.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -171,15 +172,22 @@ bool ChunkTableReader::next(const unsigned char*& data, std::size_t& len, std::i
     });
     if (!found) {
         close();
+        // Every chunk number from 0 on, once.
+        std::sort(seen_.begin(), seen_.end());
+        for (std::size_t i = 0; i < seen_.size(); i++) {
+            const auto want = static_cast<std::int32_t>(i);
+            if (seen_[i] == want)
+                continue;
+            const std::string what = i > 0 && seen_[i] == seen_[i - 1]
+                                         ? strfmt("Chunk %d of %s %lld appears twice.", seen_[i], run_label_,
+                                                  static_cast<long long>(run_id_))
+                                         : strfmt("Chunk %d of %s %lld is missing.", want, run_label_,
+                                                  static_cast<long long>(run_id_));
+            throw Error(ERRCODE_DATA_CORRUPTED, strfmt("phasemig's %s is damaged", what_), what, hint_);
+        }
         return false;
     }
-    if (chunk_no != next_chunk_)
-        throw Error(ERRCODE_DATA_CORRUPTED, strfmt("phasemig's %s is damaged", what_),
-                    strfmt("Chunk %d of %s %lld comes where chunk %d should: the table is not in the order it was "
-                           "written.",
-                           chunk_no, run_label_, static_cast<long long>(run_id_), next_chunk_),
-                    hint_);
-    next_chunk_++;
+    seen_.push_back(chunk_no);
     return true;
 }
 

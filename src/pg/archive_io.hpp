@@ -23,7 +23,8 @@ using ArchivedAssignment = core::ArchiveEntry;
 
 // Rows of one of phasemig's chunk tables (run_id, chunk_no, entries, [first_position,
 // last_position,] data), appended for one run in batches, always at the end of
-// the table (no free-space reuse), so the chunks stay in the order written.
+// the table (no free-space reuse), so the chunks are read back in about the
+// order written.
 class ChunkTableWriter {
 public:
     ChunkTableWriter(const char* table, std::int64_t run_id);
@@ -47,8 +48,12 @@ private:
     std::int32_t chunk_no_ = 0;
 };
 
-// The chunks of one run of a chunk table, in the order written: a chunk out
-// of order, or one with NULLs, raises data_corrupted.
+// The chunks of one run of a chunk table, in the table's physical order:
+// the order written, unless a restore (COPY reuses free space) or an update
+// moved some.  Readers do not depend on it (core/archive_merge.hpp: an
+// entry out of order waits).  At the end the chunk numbers must be 0 to
+// n - 1, each once; a gap, a repeat, or a chunk with NULLs raises
+// data_corrupted.
 class ChunkTableReader {
 public:
     // `what` names the archive in errors ("assignment archive"), `run` the
@@ -71,7 +76,7 @@ private:
     TupleTableSlot* slot_ = nullptr;
     MemoryContext chunk_cxt_ = nullptr;
     AttrNumber data_col_ = 0;
-    std::int32_t next_chunk_ = 0;
+    std::vector<std::int32_t> seen_;  // chunk numbers read
 };
 
 // Appends the archive of one run to phasemig_assignment_archive: entries are
@@ -112,10 +117,10 @@ private:
     std::uint64_t written_ = 0;
 };
 
-// Streams the archive of one run in the order written, a chunk at a time:
-// on_read (if set) sees each entry a little before it is consumed, so the
-// lookups it will need can be prefetched.  A chunk that does not decode, or
-// chunks out of order, raise data_corrupted.
+// Streams the archive of one run a chunk at a time, in about the order
+// written (see ChunkTableReader): on_read (if set) sees each entry a little
+// before it is consumed, so the lookups it will need can be prefetched.  A
+// chunk that does not decode, or a chunk missing, raise data_corrupted.
 class AssignmentArchiveReader {
 public:
     explicit AssignmentArchiveReader(std::int64_t run_id);
@@ -189,9 +194,10 @@ private:
     std::uint64_t written_ = 0;
 };
 
-// Calls `fn` for every entry of the phase archive of `run_id`, in the order
-// written (outside any guard: `fn` must not call PostgreSQL).  A chunk that
-// does not decode, or chunks out of order, raise data_corrupted.
+// Calls `fn` for every entry of the phase archive of `run_id`, in about the
+// order written (see ChunkTableReader; outside any guard: `fn` must not call
+// PostgreSQL).  A chunk that does not decode, or a chunk missing, raise
+// data_corrupted.
 void read_phase_archive(std::int64_t run_id, const std::function<void(const core::PhaseArchiveEntry&)>& fn);
 
 // Decodes one phase archive chunk, calling `fn` per entry; raises

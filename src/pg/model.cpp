@@ -746,16 +746,35 @@ void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::opt
     };
 
     if (!archive_run) {
+        // Without the id: it only names assignments held by two phases,
+        // which a second pass collects when there are any.
         scan_batches(
-            ra.oid, cols,
+            ra.oid, {cols[1], cols[2]},
             [&](const RowBatch& b) {
                 for (std::size_t i = 0; i < b.n; i++) {
                     if (i + kPrefetch < b.n)
-                        data.index.prefetch(b.keys[1][i + kPrefetch]);
-                    decide(row_at(b, i), nullptr);
+                        data.index.prefetch(b.keys[0][i + kPrefetch]);
+                    AssignmentRow row;
+                    row.project_null = b.nulls[0][i];
+                    row.project = b.keys[0][i];
+                    row.date_null = b.nulls[1][i];
+                    row.date = b.days[1][i];
+                    decide(row, nullptr);
                 }
             },
             progress);
+        data.ambiguous_sample = Sample{};
+        if (data.ambiguous == 0)
+            return;
+        scan_batches(ra.oid, cols, [&](const RowBatch& b) {
+            for (std::size_t i = 0; i < b.n; i++) {
+                if (b.nulls[1][i] || b.nulls[2][i])
+                    continue;
+                const core::PhaseIndex::Project* slot = data.index.find(b.keys[1][i]);
+                if (slot && slot->overlapping && data.index.count_holding(*slot, b.days[2][i], 2) > 1)
+                    data.ambiguous_sample.add(b.keys[0][i]);
+            }
+        });
         return;
     }
 

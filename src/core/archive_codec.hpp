@@ -75,6 +75,69 @@ inline std::int64_t diff(std::uint64_t now, std::uint64_t before) noexcept
     return static_cast<std::int64_t>(now - before);
 }
 
+// What the chunk formats read (here and in phase_archive_codec.hpp): bytes,
+// varints and keys, never past the end; false when the input runs out.
+class Reader {
+public:
+    Reader(const unsigned char* p, const unsigned char* end) noexcept : p_(p), end_(end) {}
+    bool at_end() const noexcept { return p_ == end_; }
+    void skip_to_end() noexcept { p_ = end_; }
+    bool byte(unsigned char& b) noexcept
+    {
+        if (p_ == end_)
+            return false;
+        b = *p_++;
+        return true;
+    }
+    bool varint(std::uint64_t& v) noexcept
+    {
+        v = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+            if (p_ == end_)
+                return false;
+            const unsigned char b = *p_++;
+            v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+            if (!(b & 0x80))
+                return true;
+        }
+        return false;
+    }
+    // A key as the encoders put it: the zigzag difference of the low word
+    // from `k` (delta), else its 16 bytes, high word first.
+    bool key(Key& k, bool delta) noexcept
+    {
+        if (delta) {
+            std::uint64_t v;
+            if (!varint(v))
+                return false;
+            k.lo += static_cast<std::uint64_t>(unzigzag(v));
+            return true;
+        }
+        if (end_ - p_ < 16)
+            return false;
+        std::uint64_t hi = 0, lo = 0;
+        for (int i = 0; i < 8; i++)
+            hi = (hi << 8) | *p_++;
+        for (int i = 0; i < 8; i++)
+            lo = (lo << 8) | *p_++;
+        k = Key{hi, lo};
+        return true;
+    }
+    // `len` bytes in place.
+    bool bytes(std::uint64_t len, const unsigned char*& out) noexcept
+    {
+        if (len > static_cast<std::uint64_t>(end_ - p_))
+            return false;
+        out = p_;
+        p_ += len;
+        return true;
+    }
+
+private:
+    const unsigned char* p_;
+    const unsigned char* end_;
+};
+
 }  // namespace archive_codec
 
 // Packs entries into a chunk of at most `capacity` bytes.
@@ -171,33 +234,35 @@ private:
 // end from a chunk that is cut short or of an unknown format.
 class ChunkDecoder {
 public:
-    ChunkDecoder(const unsigned char* data, std::size_t len) noexcept : p_(data), end_(data + len)
+    ChunkDecoder(const unsigned char* data, std::size_t len) noexcept : in_(data, data + len)
     {
-        ok_ = len >= 1 && data[0] == archive_codec::kVersion;
-        p_ = ok_ ? data + 1 : end_;
+        unsigned char version = 0;
+        ok_ = in_.byte(version) && version == archive_codec::kVersion;
+        if (!ok_)
+            in_.skip_to_end();
     }
 
     bool next(ArchiveEntry& out) noexcept
     {
         using namespace archive_codec;
-        if (!ok_ || p_ == end_)
+        unsigned char tag;
+        if (!ok_ || !in_.byte(tag))
             return false;
-        const unsigned char tag = *p_++;
         std::uint64_t v;
-        if (tag & 0x80 || !get_varint(v))
+        if (tag & 0x80 || !in_.varint(v))
             return fail();
         prev_.pos += static_cast<std::uint64_t>(unzigzag(v));
-        if (!get_key(prev_.id, tag & kIdDelta))
+        if (!in_.key(prev_.id, tag & kIdDelta))
             return fail();
         if (!(tag & kProjectNull) && !(tag & kSameProject)) {
-            if (!get_key(prev_.project, tag & kProjectDelta))
+            if (!in_.key(prev_.project, tag & kProjectDelta))
                 return fail();
             prev_.has_project = true;
         } else if (!(tag & kProjectNull) && !prev_.has_project) {
             return fail();  // "same project" with none before
         }
         if (!(tag & kDateNull)) {
-            if (!get_varint(v))
+            if (!in_.varint(v))
                 return fail();
             // A valid difference of two days is within 2^32; checked first,
             // the sum cannot overflow on a damaged chunk.
@@ -212,7 +277,7 @@ public:
         if (tag & kSamePhase) {
             if (count_ == 0)
                 return fail();
-        } else if (!get_key(prev_.phase, tag & kPhaseDelta)) {
+        } else if (!in_.key(prev_.phase, tag & kPhaseDelta)) {
             return fail();
         }
         out.pos = prev_.pos;
@@ -233,44 +298,11 @@ private:
     bool fail() noexcept
     {
         ok_ = false;
-        p_ = end_;
+        in_.skip_to_end();
         return false;
-    }
-    bool get_varint(std::uint64_t& v) noexcept
-    {
-        v = 0;
-        for (int shift = 0; shift < 64; shift += 7) {
-            if (p_ == end_)
-                return false;
-            const unsigned char b = *p_++;
-            v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
-            if (!(b & 0x80))
-                return true;
-        }
-        return false;
-    }
-    bool get_key(Key& k, bool delta) noexcept
-    {
-        if (delta) {
-            std::uint64_t v;
-            if (!get_varint(v))
-                return false;
-            k.lo += static_cast<std::uint64_t>(archive_codec::unzigzag(v));
-            return true;
-        }
-        if (end_ - p_ < 16)
-            return false;
-        std::uint64_t hi = 0, lo = 0;
-        for (int i = 0; i < 8; i++)
-            hi = (hi << 8) | *p_++;
-        for (int i = 0; i < 8; i++)
-            lo = (lo << 8) | *p_++;
-        k = Key{hi, lo};
-        return true;
     }
 
-    const unsigned char* p_;
-    const unsigned char* end_;
+    archive_codec::Reader in_;
     bool ok_ = false;
     std::uint32_t count_ = 0;
     ArchiveEntry prev_;

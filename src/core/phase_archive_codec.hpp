@@ -177,12 +177,14 @@ private:
 // false at the end; ok() tells a clean end from a damaged chunk.
 class PhaseChunkDecoder {
 public:
-    PhaseChunkDecoder(const unsigned char* data, std::size_t len) noexcept : p_(data), end_(data + len)
+    PhaseChunkDecoder(const unsigned char* data, std::size_t len) noexcept : in_(data, data + len)
     {
-        ok_ = len >= 2 && data[0] == phase_codec::kVersion &&
-              (data[1] & ~(phase_codec::kPhaseIdInteger | phase_codec::kProjectIdInteger)) == 0;
-        kinds_ = ok_ ? data[1] : 0;
-        p_ = ok_ ? data + 2 : end_;
+        unsigned char version = 0, kinds = 0;
+        ok_ = in_.byte(version) && version == phase_codec::kVersion && in_.byte(kinds) &&
+              (kinds & ~(phase_codec::kPhaseIdInteger | phase_codec::kProjectIdInteger)) == 0;
+        kinds_ = ok_ ? kinds : 0;
+        if (!ok_)
+            in_.skip_to_end();
     }
 
     unsigned char kinds() const noexcept { return kinds_; }
@@ -190,12 +192,12 @@ public:
     bool next(PhaseArchiveEntry& out) noexcept
     {
         using namespace phase_codec;
-        if (!ok_ || p_ == end_)
+        if (!ok_ || in_.at_end())
             return false;
         std::uint64_t flags;
-        if (!get_varint(flags) || (flags & ~static_cast<std::uint64_t>(kAllFlags)))
+        if (!in_.varint(flags) || (flags & ~static_cast<std::uint64_t>(kAllFlags)))
             return fail();
-        if (!get_key(prev_phase_, flags & kPhaseDelta))
+        if (!in_.key(prev_phase_, flags & kPhaseDelta))
             return fail();
         out.phase = prev_phase_;
         out.has_project = flags & kProject;
@@ -203,7 +205,7 @@ public:
             if (flags & kSameProject) {
                 if (!has_prev_project_)
                     return fail();
-            } else if (!get_key(prev_project_, flags & kProjectDelta)) {
+            } else if (!in_.key(prev_project_, flags & kProjectDelta)) {
                 return fail();
             }
             has_prev_project_ = true;
@@ -235,40 +237,8 @@ private:
     bool fail() noexcept
     {
         ok_ = false;
-        p_ = end_;
+        in_.skip_to_end();
         return false;
-    }
-    bool get_varint(std::uint64_t& v) noexcept
-    {
-        v = 0;
-        for (int shift = 0; shift < 64; shift += 7) {
-            if (p_ == end_)
-                return false;
-            const unsigned char b = *p_++;
-            v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
-            if (!(b & 0x80))
-                return true;
-        }
-        return false;
-    }
-    bool get_key(Key& k, bool delta) noexcept
-    {
-        if (delta) {
-            std::uint64_t v;
-            if (!get_varint(v))
-                return false;
-            k.lo += static_cast<std::uint64_t>(archive_codec::unzigzag(v));
-            return true;
-        }
-        if (end_ - p_ < 16)
-            return false;
-        std::uint64_t hi = 0, lo = 0;
-        for (int i = 0; i < 8; i++)
-            hi = (hi << 8) | *p_++;
-        for (int i = 0; i < 8; i++)
-            lo = (lo << 8) | *p_++;
-        k = Key{hi, lo};
-        return true;
     }
     bool get_bytes(bool present, Bytes& b) noexcept
     {
@@ -276,17 +246,15 @@ private:
         if (!present)
             return true;
         std::uint64_t len;
-        if (!get_varint(len) || len > static_cast<std::uint64_t>(end_ - p_) || len > UINT32_MAX)
+        if (!in_.varint(len) || len > UINT32_MAX || !in_.bytes(len, b.data))
             return false;
-        b.data = p_;
         b.len = static_cast<std::uint32_t>(len);
-        p_ += len;
         return true;
     }
     bool get_day(Day& d) noexcept
     {
         std::uint64_t v;
-        if (!get_varint(v))
+        if (!in_.varint(v))
             return false;
         // A valid difference of two days is within 2^32; checked first, the
         // sum cannot overflow on a damaged chunk.
@@ -300,8 +268,7 @@ private:
         return true;
     }
 
-    const unsigned char* p_;
-    const unsigned char* end_;
+    archive_codec::Reader in_;
     bool ok_ = false;
     unsigned char kinds_ = 0;
     std::uint32_t count_ = 0;

@@ -13,43 +13,67 @@
 using namespace phasemig;
 using namespace phasemig::pg;
 
+namespace {
+
+// The bytea argument 0 (a chunk), detoasted when it must be.
+core::Bytes chunk_arg(FunctionCallInfo fcinfo)
+{
+    return guarded([&] { return varlena_bytes(PG_GETARG_DATUM(0)); });
+}
+
+// Materializes n rows of the calling set-returning function, row(i, values,
+// nulls) filling each: a guard per 256 rows, whose allocations go with them.
+template <typename Row>
+void put_rows(FunctionCallInfo fcinfo, std::size_t n, Row&& row)
+{
+    guarded([&] { InitMaterializedSRF(fcinfo, 0); });
+    auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    constexpr std::size_t kRowsPerGuard = 256;
+    for (std::size_t from = 0; from < n; from += kRowsPerGuard) {
+        guarded([&] {
+            MemoryContext rows = AllocSetContextCreate(CurrentMemoryContext, "phasemig archive rows",
+                                                       ALLOCSET_SMALL_SIZES);
+            MemoryContext old = MemoryContextSwitchTo(rows);
+            for (std::size_t i = from; i < n && i < from + kRowsPerGuard; i++) {
+                Datum values[16];
+                bool nulls[16];
+                row(i, values, nulls);
+                tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+            }
+            MemoryContextSwitchTo(old);
+            MemoryContextDelete(rows);
+        });
+    }
+}
+
+}  // namespace
+
 // _phasemig_archive_entries(chunk bytea) RETURNS TABLE(row_position bigint,
 //   assignment_key uuid, project_key uuid, assignment_date date, phase_key uuid)
 PHASEMIG_FUNCTION(phasemig_archive_entries)
 {
     return entry([&]() -> Datum {
         std::vector<ArchivedAssignment> entries;
-        std::size_t len = 0;
-        const unsigned char* data = guarded([&] {
-            struct varlena* b = pg_detoast_datum_packed(PG_GETARG_VARLENA_PP(0));
-            len = VARSIZE_ANY_EXHDR(b);
-            return reinterpret_cast<const unsigned char*>(VARDATA_ANY(b));
-        });
-        if (!core::decode_chunk(data, len, entries))
+        const core::Bytes chunk = chunk_arg(fcinfo);
+        if (!core::decode_chunk(chunk.data, chunk.len, entries))
             throw Error(ERRCODE_DATA_CORRUPTED, "phasemig's assignment archive is damaged",
                         strfmt("The chunk does not decode (entry %zu).", entries.size() + 1));
-        guarded([&] { InitMaterializedSRF(fcinfo, 0); });
-        auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-        constexpr std::size_t kRowsPerGuard = 256;
-        for (std::size_t from = 0; from < entries.size(); from += kRowsPerGuard) {
-            guarded([&] {
-                for (std::size_t i = from; i < entries.size() && i < from + kRowsPerGuard; i++) {
-                    const ArchivedAssignment& a = entries[i];
-                    Datum values[5];
-                    bool nulls[5] = {false, false, !a.has_project, !a.has_date, false};
-                    pg_uuid_t keys[3];
-                    values[0] = Int64GetDatum(static_cast<std::int64_t>(a.pos));
-                    a.id.to_uuid(keys[0].data);
-                    values[1] = UUIDPGetDatum(&keys[0]);
-                    a.project.to_uuid(keys[1].data);
-                    values[2] = UUIDPGetDatum(&keys[1]);
-                    values[3] = DateADTGetDatum(a.date);
-                    a.phase.to_uuid(keys[2].data);
-                    values[4] = UUIDPGetDatum(&keys[2]);
-                    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-                }
-            });
-        }
+        put_rows(fcinfo, entries.size(), [&](std::size_t i, Datum* values, bool* nulls) {
+            const ArchivedAssignment& a = entries[i];
+            nulls[0] = nulls[1] = nulls[4] = false;
+            nulls[2] = !a.has_project;
+            nulls[3] = !a.has_date;
+            auto uuid = [](const core::Key& k) {
+                auto* u = static_cast<pg_uuid_t*>(palloc(sizeof(pg_uuid_t)));
+                k.to_uuid(u->data);
+                return UUIDPGetDatum(u);
+            };
+            values[0] = Int64GetDatum(static_cast<std::int64_t>(a.pos));
+            values[1] = uuid(a.id);
+            values[2] = uuid(a.project);
+            values[3] = DateADTGetDatum(a.date);
+            values[4] = uuid(a.phase);
+        });
         return (Datum) 0;
     });
 }
@@ -128,15 +152,10 @@ Datum bytes_numeric(const core::Bytes& b)
 PHASEMIG_FUNCTION(phasemig_phase_entries)
 {
     return entry([&]() -> Datum {
-        std::size_t len = 0;
-        const unsigned char* data = guarded([&] {
-            struct varlena* b = pg_detoast_datum_packed(PG_GETARG_VARLENA_PP(0));
-            len = VARSIZE_ANY_EXHDR(b);
-            return reinterpret_cast<const unsigned char*>(VARDATA_ANY(b));
-        });
+        const core::Bytes chunk = chunk_arg(fcinfo);
         // Decoded whole first: a damaged chunk returns no row.
         std::vector<core::PhaseArchiveEntry> entries;
-        core::PhaseChunkDecoder dec(data, len);
+        core::PhaseChunkDecoder dec(chunk.data, chunk.len);
         core::PhaseArchiveEntry e;
         while (dec.next(e))
             entries.push_back(e);
@@ -145,43 +164,29 @@ PHASEMIG_FUNCTION(phasemig_phase_entries)
                         strfmt("The chunk does not decode (entry %zu).", entries.size() + 1));
         const bool phase_int = dec.kinds() & core::phase_codec::kPhaseIdInteger;
         const bool project_int = dec.kinds() & core::phase_codec::kProjectIdInteger;
-        guarded([&] { InitMaterializedSRF(fcinfo, 0); });
-        auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-        constexpr std::size_t kRowsPerGuard = 256;
-        for (std::size_t from = 0; from < entries.size(); from += kRowsPerGuard) {
-            guarded([&] {
-                MemoryContext rows = AllocSetContextCreate(CurrentMemoryContext, "phasemig phase entries",
-                                                           ALLOCSET_SMALL_SIZES);
-                MemoryContext old = MemoryContextSwitchTo(rows);
-                for (std::size_t i = from; i < entries.size() && i < from + kRowsPerGuard; i++) {
-                    const core::PhaseArchiveEntry& a = entries[i];
-                    Datum values[10];
-                    bool nulls[10] = {false,
-                                      !a.has_project,
-                                      !a.phase_type.present(),
-                                      !a.name.present(),
-                                      !a.has_start,
-                                      !a.has_end,
-                                      !a.description.present(),
-                                      !a.capital.present(),
-                                      !a.expense.present(),
-                                      !a.total.present()};
-                    values[0] = key_text(a.phase, phase_int);
-                    values[1] = a.has_project ? key_text(a.project, project_int) : (Datum) 0;
-                    values[2] = nulls[2] ? (Datum) 0 : bytes_text(a.phase_type);
-                    values[3] = nulls[3] ? (Datum) 0 : bytes_text(a.name);
-                    values[4] = DateADTGetDatum(a.start);
-                    values[5] = DateADTGetDatum(a.end);
-                    values[6] = nulls[6] ? (Datum) 0 : bytes_text(a.description);
-                    values[7] = nulls[7] ? (Datum) 0 : bytes_numeric(a.capital);
-                    values[8] = nulls[8] ? (Datum) 0 : bytes_numeric(a.expense);
-                    values[9] = nulls[9] ? (Datum) 0 : bytes_numeric(a.total);
-                    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+        put_rows(fcinfo, entries.size(), [&](std::size_t i, Datum* values, bool* nulls) {
+            const core::PhaseArchiveEntry& a = entries[i];
+            const core::Bytes* texts[] = {&a.phase_type, &a.name, nullptr, nullptr, &a.description};
+            values[0] = key_text(a.phase, phase_int);
+            nulls[0] = false;
+            nulls[1] = !a.has_project;
+            values[1] = a.has_project ? key_text(a.project, project_int) : (Datum) 0;
+            for (int c = 2; c <= 6; c++) {
+                if (const core::Bytes* t = texts[c - 2]) {
+                    nulls[c] = !t->present();
+                    values[c] = nulls[c] ? (Datum) 0 : bytes_text(*t);
                 }
-                MemoryContextSwitchTo(old);
-                MemoryContextDelete(rows);
-            });
-        }
+            }
+            nulls[4] = !a.has_start;
+            values[4] = DateADTGetDatum(a.start);
+            nulls[5] = !a.has_end;
+            values[5] = DateADTGetDatum(a.end);
+            const core::Bytes* budgets[] = {&a.capital, &a.expense, &a.total};
+            for (int c = 0; c < 3; c++) {
+                nulls[7 + c] = !budgets[c]->present();
+                values[7 + c] = nulls[7 + c] ? (Datum) 0 : bytes_numeric(*budgets[c]);
+            }
+        });
         return (Datum) 0;
     });
 }

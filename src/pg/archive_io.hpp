@@ -168,6 +168,15 @@ inline core::Bytes varlena_bytes(Datum d)
                        static_cast<std::uint32_t>(VARSIZE_ANY_EXHDR(v))};
 }
 
+// The three budgets (capital, expense, total) of a phase from three Datums
+// in that order; a NULL stays absent.
+inline void set_budgets(core::PhaseArchiveEntry& e, const Datum* v, const bool* n)
+{
+    core::Bytes* out[] = {&e.capital, &e.expense, &e.total};
+    for (int c = 0; c < 3; c++)
+        *out[c] = n[c] ? core::Bytes{} : varlena_bytes(v[c]);
+}
+
 // Appends what a step drops from each phase to phasemig_phase_archive, packed
 // into chunks (core/phase_archive_codec.hpp), one row per chunk.  add() runs
 // inside a scan's guarded row: the entry's bytes are copied before it returns.

@@ -256,12 +256,7 @@ PHASEMIG_FUNCTION(phasemig_pack_phase_archive)
                 e.end = n[6] ? 0 : DatumGetDateADT(v[6]);
                 if (!n[7])
                     e.description = varlena_bytes(v[7]);
-                if (!n[8])
-                    e.capital = varlena_bytes(v[8]);
-                if (!n[9])
-                    e.expense = varlena_bytes(v[9]);
-                if (!n[10])
-                    e.total = varlena_bytes(v[10]);
+                set_budgets(e, v + 8, n + 8);
                 w.add(e);
             });
             if (bad)

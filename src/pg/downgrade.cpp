@@ -104,11 +104,8 @@ std::uint64_t archive_and_type_phases(const Target& t, const KeyTypes& types, st
         e.end = n[4] ? 0 : DatumGetDateADT(v[4]);
         if (has_description && !n[5])
             e.description = varlena_bytes(v[5]);
-        if (budgets) {
-            e.capital = n[6] ? core::Bytes{} : varlena_bytes(v[6]);
-            e.expense = n[7] ? core::Bytes{} : varlena_bytes(v[7]);
-            e.total = n[8] ? core::Bytes{} : varlena_bytes(v[8]);
-        }
+        if (budgets)
+            set_budgets(e, v + 6, n + 6);
         w.add(e);
 
         std::uint32_t label;

@@ -73,9 +73,8 @@ std::string plural(std::uint64_t n, const char* one, const char* many)
 // A phase without dates: starts after every date and ends before it.
 constexpr core::Range kNoDates{PG_INT32_MAX, PG_INT32_MIN};
 
-// Parses one archived timeline row into the planner; rows whose ids do not
-// parse as the current id type are ignored (the archive predates a change).
-// A phase as the last downgrade archived it: a restore candidate.
+// A phase as the last downgrade archived it: a restore candidate (a row
+// without project, name or dates is none).
 void add_archived_phase(core::UpgradePlanner& planner, const core::PhaseArchiveEntry& e)
 {
     if (!e.has_project || !e.name.present() || !e.has_start || !e.has_end)
@@ -704,7 +703,9 @@ void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::opt
     const Table& ra = t.assignments;
     const KeyType fk = column_key(ra, "project_id");
 
-    // The rule for one row; `entry` is its archive entry, if any.
+    // The rule for one row; `entry` is its archive entry, if any.  Rows read
+    // without their id (sample_ids false) leave the ambiguous sample alone.
+    bool sample_ids = true;
     auto decide = [&](const AssignmentRow& row, const ArchivedAssignment* entry) {
         data.assignments++;
         const core::PhaseIndex::Project* slot = row.project_null ? nullptr : data.index.find(row.project);
@@ -717,7 +718,8 @@ void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::opt
         const bool m = !row.date_null && data.index.match_offset(*slot, row.date) >= 0;
         if (m && slot->overlapping && data.index.count_holding(*slot, row.date, 2) > 1) {
             data.ambiguous++;
-            data.ambiguous_sample.add(row.id);
+            if (sample_ids)
+                data.ambiguous_sample.add(row.id);
         }
         if (entry && data.restorable(row, *entry)) {
             data.restored++;
@@ -748,6 +750,7 @@ void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::opt
     if (!archive_run) {
         // Without the id: it only names assignments held by two phases,
         // which a second pass collects when there are any.
+        sample_ids = false;
         scan_batches(
             ra.oid, {cols[1], cols[2]},
             [&](const RowBatch& b) {
@@ -763,7 +766,6 @@ void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::opt
                 }
             },
             progress);
-        data.ambiguous_sample = Sample{};
         if (data.ambiguous == 0)
             return;
         scan_batches(ra.oid, cols, [&](const RowBatch& b) {

@@ -159,6 +159,7 @@ std::uint64_t archive_legacy_phases(const Target& t, const KeyTypes& types, std:
         if (!n[1])
             e.project = datum_to_key(v[1], fk);
         if (n[2]) {
+            // NULL: stays absent (preflight refused it already)
         } else if (pt.is_string) {
             e.phase_type = varlena_bytes(v[2]);
         } else if (pt.is_enum) {
@@ -176,11 +177,8 @@ std::uint64_t archive_legacy_phases(const Target& t, const KeyTypes& types, std:
             e.phase_type = core::Bytes{reinterpret_cast<const unsigned char*>(label),
                                        static_cast<std::uint32_t>(strlen(label))};
         }
-        if (budgets) {
-            e.capital = n[3] ? core::Bytes{} : varlena_bytes(v[3]);
-            e.expense = n[4] ? core::Bytes{} : varlena_bytes(v[4]);
-            e.total = n[5] ? core::Bytes{} : varlena_bytes(v[5]);
-        }
+        if (budgets)
+            set_budgets(e, v + 3, n + 3);
         w.add(e);
     });
     w.finish();

@@ -1,6 +1,7 @@
 // The archives' chunks from SQL: the views that show them as rows, and the
 // updates that pack a row-per-entry archive (assignments 1.1 -> 1.2,
 // phases 1.2 -> 1.3).
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,31 @@ void put_rows(FunctionCallInfo fcinfo, std::size_t n, Row&& row)
     }
 }
 
+// The row-per-entry table an update packs: its OID, qualified name and the
+// attribute numbers of `columns`; raises when one is missing (`what` names
+// the table it should be).
+struct OldArchive {
+    Oid oid = InvalidOid;
+    std::string name;
+    std::vector<AttrNumber> attrs;
+};
+OldArchive old_archive(FunctionCallInfo fcinfo, std::initializer_list<const char*> columns, const char* what)
+{
+    OldArchive t;
+    t.oid = guarded([&] { return PG_GETARG_OID(0); });
+    t.name = guarded([&] {
+        return std::string(
+            quote_qualified_identifier(get_namespace_name(get_rel_namespace(t.oid)), get_rel_name(t.oid)));
+    });
+    for (const char* c : columns) {
+        const AttrNumber a = guarded([&] { return get_attnum(t.oid, c); });
+        if (a == InvalidAttrNumber)
+            throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "table " + t.name + " is not " + what);
+        t.attrs.push_back(a);
+    }
+    return t;
+}
+
 }  // namespace
 
 // _phasemig_archive_entries(chunk bytea) RETURNS TABLE(row_position bigint,
@@ -86,21 +112,16 @@ PHASEMIG_FUNCTION(phasemig_archive_entries)
 PHASEMIG_FUNCTION(phasemig_pack_archive)
 {
     return entry([&]() -> Datum {
-        const Oid old = guarded([&] { return PG_GETARG_OID(0); });
+        const OldArchive t = old_archive(
+            fcinfo, {"run_id", "row_position", "assignment_key", "project_key", "assignment_date", "phase_key"},
+            "a phasemig 1.1 assignment archive");
+        const Oid old = t.oid;
+        const std::string& name = t.name;
+        const std::vector<AttrNumber>& attrs = t.attrs;
         spi_connect();
-        const std::string name = guarded([&] {
-            return std::string(quote_qualified_identifier(get_namespace_name(get_rel_namespace(old)), get_rel_name(old)));
-        });
         std::vector<std::int64_t> runs;
         for (const Row& r : spi_rows("SELECT DISTINCT run_id FROM " + name + " ORDER BY 1"))
             runs.push_back(std::stoll(r.at(0).value()));
-        std::vector<AttrNumber> attrs;
-        for (const char* c : {"run_id", "row_position", "assignment_key", "project_key", "assignment_date", "phase_key"})
-            attrs.push_back(guarded([&] { return get_attnum(old, c); }));
-        for (AttrNumber a : attrs)
-            if (a == InvalidAttrNumber)
-                throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                            "table " + name + " is not a phasemig 1.1 assignment archive");
         std::uint64_t packed = 0;
         for (std::int64_t run : runs) {
             AssignmentArchiveWriter w(run);
@@ -200,19 +221,15 @@ PHASEMIG_FUNCTION(phasemig_phase_entries)
 PHASEMIG_FUNCTION(phasemig_pack_phase_archive)
 {
     return entry([&]() -> Datum {
-        const Oid old = guarded([&] { return PG_GETARG_OID(0); });
+        const OldArchive t = old_archive(fcinfo,
+                                         {"run_id", "phase_id", "project_id", "phase_type", "name", "start_date",
+                                          "end_date", "description", "capital_budget", "expense_budget",
+                                          "total_budget"},
+                                         "a phasemig 1.2 phase archive");
+        const Oid old = t.oid;
+        const std::string& name = t.name;
+        const std::vector<AttrNumber>& attrs = t.attrs;
         spi_connect();
-        const std::string name = guarded([&] {
-            return std::string(quote_qualified_identifier(get_namespace_name(get_rel_namespace(old)), get_rel_name(old)));
-        });
-        std::vector<AttrNumber> attrs;
-        for (const char* c : {"run_id", "phase_id", "project_id", "phase_type", "name", "start_date", "end_date",
-                              "description", "capital_budget", "expense_budget", "total_budget"})
-            attrs.push_back(guarded([&] { return get_attnum(old, c); }));
-        for (AttrNumber a : attrs)
-            if (a == InvalidAttrNumber)
-                throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                            "table " + name + " is not a phasemig 1.2 phase archive");
         struct Run {
             std::int64_t id;
             KeyType phase, project;

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 
 namespace phasemig::core {
@@ -31,21 +32,28 @@ struct Key {
     std::uint64_t lo = 0;
 
     // uuid: 16 bytes compared with memcmp by PostgreSQL, so big-endian words.
-    static Key from_uuid(const unsigned char* bytes) noexcept
-    {
-        Key k;
-        for (int i = 0; i < 8; i++)
-            k.hi = (k.hi << 8) | bytes[i];
-        for (int i = 8; i < 16; i++)
-            k.lo = (k.lo << 8) | bytes[i];
-        return k;
-    }
+    // One load and a byte swap per word: every scanned uuid passes here.
+    static Key from_uuid(const unsigned char* bytes) noexcept { return Key{load_be64(bytes), load_be64(bytes + 8)}; }
     void to_uuid(unsigned char* out) const noexcept
     {
-        for (int i = 0; i < 8; i++)
-            out[i] = static_cast<unsigned char>(hi >> (56 - 8 * i));
-        for (int i = 0; i < 8; i++)
-            out[8 + i] = static_cast<unsigned char>(lo >> (56 - 8 * i));
+        store_be64(out, hi);
+        store_be64(out + 8, lo);
+    }
+    static std::uint64_t load_be64(const unsigned char* p) noexcept
+    {
+        std::uint64_t v;
+        std::memcpy(&v, p, sizeof v);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        v = __builtin_bswap64(v);
+#endif
+        return v;
+    }
+    static void store_be64(unsigned char* p, std::uint64_t v) noexcept
+    {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        v = __builtin_bswap64(v);
+#endif
+        std::memcpy(p, &v, sizeof v);
     }
     // Signed integers: flipping the sign bit makes unsigned order equal signed order.
     static Key from_int(std::int64_t v) noexcept

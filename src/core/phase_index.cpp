@@ -223,35 +223,6 @@ void PhaseIndex::finalize()
     project_count_ = runs.size() - 1;
 }
 
-const PhaseIndex::Project* PhaseIndex::find(const Key& project) const noexcept
-{
-    if (last_ && last_->id == project)
-        return last_;
-    if (table_.empty())
-        return nullptr;
-    std::size_t h = KeyHash{}(project) & mask_;
-    while (table_[h].count != 0) {
-        if (table_[h].id == project) {
-            last_ = &table_[h];
-            return last_;
-        }
-        h = (h + 1) & mask_;
-    }
-    return nullptr;
-}
-
-int PhaseIndex::match_offset(const Project& project, Day day) const noexcept
-{
-    if (project.count <= kInline) {
-        for (std::uint32_t i = 0; i < project.count && project.inline_ranges[i].start <= day; i++) {
-            if (project.inline_ranges[i].end >= day)
-                return static_cast<int>(i);
-        }
-        return -1;
-    }
-    const Phase* m = match(project, day);
-    return m ? static_cast<int>(m - &phases_[project.begin]) : -1;
-}
 
 const PhaseIndex::Phase* PhaseIndex::match(const Project& project, Day day) const noexcept
 {

@@ -56,8 +56,23 @@ public:
                 f(p);
     }
 
-    // nullptr when the project has no phases.
-    const Project* find(const Key& project) const noexcept;
+    // nullptr when the project has no phases.  Inline: called per row.
+    const Project* find(const Key& project) const noexcept
+    {
+        if (last_ && last_->id == project)
+            return last_;
+        if (table_.empty())
+            return nullptr;
+        std::size_t h = KeyHash{}(project) & mask_;
+        while (table_[h].count != 0) {
+            if (table_[h].id == project) {
+                last_ = &table_[h];
+                return last_;
+            }
+            h = (h + 1) & mask_;
+        }
+        return nullptr;
+    }
     // Starts loading the hash slot of a project that will be looked up soon:
     // lookups in random order are memory-bound, and a scan knows its next
     // rows (about one cache miss hidden per row).
@@ -76,7 +91,18 @@ public:
     const Phase* match(const Project& project, Day day) const noexcept;
     // The same as an offset into the project's phases, -1 for none: no
     // access to phases() for small projects.
-    int match_offset(const Project& project, Day day) const noexcept;
+    int match_offset(const Project& project, Day day) const noexcept
+    {
+        if (project.count <= kInline) {
+            for (std::uint32_t i = 0; i < project.count && project.inline_ranges[i].start <= day; i++) {
+                if (project.inline_ranges[i].end >= day)
+                    return static_cast<int>(i);
+            }
+            return -1;
+        }
+        const Phase* m = match(project, day);
+        return m ? static_cast<int>(m - &phases_[project.begin]) : -1;
+    }
     const Phase* match(const Key& project, Day day) const noexcept
     {
         const Project* p = find(project);

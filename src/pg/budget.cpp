@@ -26,6 +26,23 @@ constexpr std::uint16_t kShortWeightSign = 0x0040;
 constexpr std::uint16_t kShortWeightMask = 0x003F;
 constexpr std::uint16_t kDscaleMask = 0x3FFF;
 
+// 10^0 .. 10^30: a digit's weight by table, not by repeated multiplication
+// (three numerics per phase, millions of phases).
+constexpr int kMaxExp10 = 30;
+struct Pow10Table {
+    __int128 v[kMaxExp10 + 1];
+    constexpr Pow10Table() : v()
+    {
+        __int128 p = 1;
+        for (int i = 0; i <= kMaxExp10; i++) {
+            v[i] = p;
+            p *= 10;
+        }
+    }
+};
+constexpr Pow10Table kPow10Table;
+constexpr const __int128* kPow10 = kPow10Table.v;
+
 std::uint64_t mix(std::uint64_t x) noexcept
 {
     x ^= x >> 30;
@@ -88,20 +105,15 @@ bool numeric_to_fixed(Datum value, __int128& out, int& dscale) noexcept
                     return false;
                 continue;
             }
-            int div = 1;
-            for (int k = 0; k < -exp10; k++)
-                div *= 10;
+            const int div = static_cast<int>(kPow10[-exp10]);
             if (d % div != 0)
                 return false;
             acc += d / div;
             continue;
         }
-        if (exp10 > 30)
+        if (exp10 > kMaxExp10)
             return false;  // beyond 10^24 (well beyond numeric(15,2))
-        __int128 term = d;
-        for (int k = 0; k < exp10; k++)
-            term *= 10;
-        acc += term;
+        acc += d * kPow10[exp10];
     }
     out = negative ? -acc : acc;
     return true;

@@ -1,6 +1,7 @@
 #include "pg/model.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include <boost/sort/pdqsort/pdqsort.hpp>
 
@@ -491,12 +492,38 @@ void PhaseStats::add_name(const core::Key& project, const char* name, std::size_
         blank_name = name[i] == ' ';
     if (blank_name)
         blank++;
-    const core::Key name_key{hash_bytes64(name, len, 0x243f6a8885a308d3ULL), hash_bytes64(name, len, 0x13198a2e03707344ULL)};
-    if (std::uint32_t* idx = name_index.find(name_key))
-        names[*idx].second++;
-    else {
-        name_index.put(name_key, static_cast<std::uint32_t>(names.size()));
-        names.emplace_back(std::string(name, len), 1);
+    // Most phases carry one of a few names ("Planning", "Execution"): the
+    // last ones met are compared byte by byte before anything is hashed.
+    core::Key name_key;
+    RecentName* hit = nullptr;
+    for (std::size_t i = 0; i < recent_names.size() && i < recent_next; i++) {
+        RecentName& r = recent_names[i];
+        if (r.text.size() == len && std::memcmp(r.text.data(), name, len) == 0) {
+            hit = &r;
+            break;
+        }
+    }
+    if (hit) {
+        name_key = hit->key;
+        names[hit->index].second++;
+    } else {
+        name_key = core::Key{hash_bytes64(name, len, 0x243f6a8885a308d3ULL), hash_bytes64(name, len, 0x13198a2e03707344ULL)};
+        std::uint32_t index;
+        if (std::uint32_t* idx = name_index.find(name_key)) {
+            index = *idx;
+            names[index].second++;
+        } else {
+            index = static_cast<std::uint32_t>(names.size());
+            name_index.put(name_key, index);
+            names.emplace_back(std::string(name, len), 1);
+        }
+        // Short names only: a long one is not worth the comparisons.
+        if (len <= kRecentNameBytes) {
+            RecentName& r = recent_names[recent_next++ % recent_names.size()];
+            r.text.assign(name, len);
+            r.key = name_key;
+            r.index = index;
+        }
     }
     // (project, name) pairs are compared in finish(): within each run of one
     // project, or after one sort of all.

@@ -3,6 +3,7 @@
 // assignment tallies from one streamed pass.  Also the preflight findings.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -138,6 +139,16 @@ struct PhaseStats {
     core::Key last_project;
     bool budgets_present = false;
     Budgets budgets;
+
+    // The names met last, with their hash and place in `names`.
+    struct RecentName {
+        std::string text;
+        core::Key key;
+        std::uint32_t index = 0;
+    };
+    static constexpr std::size_t kRecentNameBytes = 64;
+    std::array<RecentName, 4> recent_names;
+    std::size_t recent_next = 0;
 
     void add_name(const core::Key& project, const char* name, std::size_t len);
     // split: PhaseIndex::split_projects() when the index saw the same phases

@@ -1,6 +1,7 @@
 #include "pg/scan.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 
 #include "pg/guard.hpp"
@@ -10,6 +11,14 @@ namespace phasemig::pg {
 namespace {
 // Large enough to amortize the guard, small enough to answer a cancel fast.
 constexpr std::size_t kBatchRows = 8192;
+template <typename T>
+T load(const unsigned char* p) noexcept
+{
+    T v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
 // How many tuples ahead a page's tuples are prefetched.
 constexpr int kTupleAhead = 4;
 }  // namespace
@@ -52,6 +61,16 @@ public:
                 return false;
         return !attrs.empty();
     }
+
+    // Every requested attribute at a fixed offset when the tuple has no
+    // NULLs and all its attributes (then offset(i) holds).
+    bool all_fixed() const noexcept { return all_fixed_; }
+    int offset(std::size_t i) const noexcept { return fixed_[i]; }
+    bool fixed_layout(HeapTupleHeader tup) const noexcept
+    {
+        return !(tup->t_infomask & HEAP_HASNULL) && HeapTupleHeaderGetNatts(tup) >= last_;
+    }
+    Form_pg_attribute attr(std::size_t i) const noexcept { return TupleDescAttr(desc_, attrs_[i] - 1); }
 
     void read(HeapTupleHeader tup, Datum* values, bool* nulls)
     {
@@ -130,6 +149,16 @@ struct ScanState {
             *tid = slot->tts_tid;
             return true;
         }
+        HeapTupleHeader tup;
+        if (!next_raw(tup, tid))
+            return false;
+        reader->read(tup, values, nulls);
+        return true;
+    }
+
+    // Heap page mode: the next visible tuple, in place on its pinned page.
+    bool next_raw(HeapTupleHeader& tup, ItemPointerData* tid)
+    {
         auto* hs = reinterpret_cast<HeapScanDesc>(scan);
         while (next_tuple >= page_tuples) {
             if (next_block >= hs->rs_nblocks)
@@ -150,7 +179,7 @@ struct ScanState {
         }
         const OffsetNumber off = hs->rs_vistuples[next_tuple++];
         const ItemId lp = PageGetItemId(page, off);
-        reader->read(reinterpret_cast<HeapTupleHeader>(PageGetItem(page, lp)), values, nulls);
+        tup = reinterpret_cast<HeapTupleHeader>(PageGetItem(page, lp));
         ItemPointerSet(tid, hs->rs_cblock, off);
         pgstat_count_heap_getnext(scan->rs_rd);
         return true;
@@ -240,18 +269,80 @@ void scan_batches(Oid relid, const std::vector<ScanColumn>& cols, const BatchFn&
         attrs.push_back(c.attnum);
     std::vector<Datum> values(ncols);
     std::unique_ptr<bool[]> nulls(new bool[ncols]());
+    // Where every column sits at a fixed offset (ids, dates: the hot scans),
+    // a tuple without NULLs is decoded from its bytes straight into the
+    // batch, with no Datum in between.
+    enum class Raw { Uuid, Int2, Int4, Int8, Date };
+    std::vector<Raw> raw;
+    std::vector<int> raw_offset;
+    bool raw_planned = false;
+    auto plan_raw = [&](const TupleReader& r) {
+        for (std::size_t c = 0; c < ncols; c++) {
+            const Form_pg_attribute att = r.attr(c);
+            Raw k;
+            if (cols[c].is_date)
+                k = Raw::Date;
+            else if (cols[c].key_type == KeyType::Uuid)
+                k = Raw::Uuid;
+            else if (cols[c].key_type == KeyType::Int2)
+                k = Raw::Int2;
+            else if (cols[c].key_type == KeyType::Int4)
+                k = Raw::Int4;
+            else if (cols[c].key_type == KeyType::Int8)
+                k = Raw::Int8;
+            else
+                return false;
+            const int len = k == Raw::Uuid ? 16 : k == Raw::Int2 ? 2 : k == Raw::Int8 ? 8 : 4;
+            if (att->attlen != len || att->attbyval != (k != Raw::Uuid))
+                return false;
+            raw.push_back(k);
+            raw_offset.push_back(r.offset(c));
+        }
+        return true;
+    };
     drive_scan(
         relid, attrs,
         [&](ScanState& st, std::uint64_t& seen) {
             std::size_t n = 0;
             bool got = true;
             ItemPointerData tid;
+            if (!raw_planned) {
+                raw_planned = true;
+                if (!(st.reader && st.reader->all_fixed() && plan_raw(*st.reader)))
+                    raw.clear();
+            }
+            const bool raw_ok = !raw.empty();
             // Values are decoded while their tuple is pinned: by-reference
             // Datums (uuid) do not outlive the page or the slot.
             while (n < kBatchRows) {
-                got = st.next(attrs, values.data(), nulls.get(), &tid);
-                if (!got)
-                    break;
+                if (raw_ok) {
+                    HeapTupleHeader tup;
+                    got = st.next_raw(tup, &tid);
+                    if (!got)
+                        break;
+                    if (st.reader->fixed_layout(tup)) {
+                        const unsigned char* tp = reinterpret_cast<const unsigned char*>(tup) + tup->t_hoff;
+                        for (std::size_t c = 0; c < ncols; c++) {
+                            const unsigned char* at = tp + raw_offset[c];
+                            batch.nulls[c][n] = 0;
+                            switch (raw[c]) {
+                            case Raw::Uuid: batch.keys[c][n] = core::Key::from_uuid(at); break;
+                            case Raw::Int2: batch.keys[c][n] = core::Key::from_int(load<std::int16_t>(at)); break;
+                            case Raw::Int4: batch.keys[c][n] = core::Key::from_int(load<std::int32_t>(at)); break;
+                            case Raw::Int8: batch.keys[c][n] = core::Key::from_int(load<std::int64_t>(at)); break;
+                            case Raw::Date: batch.days[c][n] = load<DateADT>(at); break;
+                            }
+                        }
+                        batch.pos[n] = tid_position(&tid);
+                        n++;
+                        continue;
+                    }
+                    st.reader->read(tup, values.data(), nulls.get());
+                } else {
+                    got = st.next(attrs, values.data(), nulls.get(), &tid);
+                    if (!got)
+                        break;
+                }
                 for (std::size_t c = 0; c < ncols; c++) {
                     batch.nulls[c][n] = nulls[c];
                     if (nulls[c])

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <new>
+#include <vector>
 
 #include <sys/mman.h>
 
@@ -56,5 +57,10 @@ struct HugePageAllocator {
         return false;
     }
 };
+
+// The big per-phase and per-project arrays: allocated once and filled, their
+// fresh pages cost a fault per 4 KiB page otherwise.
+template <typename T>
+using HugeVector = std::vector<T, HugePageAllocator<T>>;
 
 }  // namespace phasemig::core

@@ -46,7 +46,7 @@ public:
 
     std::size_t phase_count() const noexcept { return live_phases_; }
     std::size_t project_count() const noexcept { return project_count_; }
-    const std::vector<Phase>& phases() const noexcept { return phases_; }
+    const HugeVector<Phase>& phases() const noexcept { return phases_; }
     // Every project, in no particular order.
     template <typename F>
     void for_each_project(F&& f) const
@@ -125,8 +125,8 @@ private:
     std::vector<std::uint32_t> run_starts() const;
     bool build_from_runs();
 
-    std::vector<Phase> phases_;
-    std::vector<Day> prefix_max_end_;  // per phase, max end over its project's earlier phases
+    HugeVector<Phase> phases_;
+    HugeVector<Day> prefix_max_end_;  // per phase, max end over its project's earlier phases
     std::size_t project_count_ = 0;
     // Open addressing over Projects themselves (count 0 = empty), linear probing.
     std::vector<Project, HugePageAllocator<Project>> table_;

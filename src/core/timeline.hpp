@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/flat_map.hpp"
+#include "core/huge_alloc.hpp"
 #include "core/prefetch.hpp"
 #include "core/key.hpp"
 
@@ -109,7 +110,7 @@ public:
     void plan(bool restore);
 
     const std::vector<ProjectProblem>& problems() const { return problems_; }
-    const std::vector<PlannedPhase>& planned() const { return planned_; }
+    const HugeVector<PlannedPhase>& planned() const { return planned_; }
     const PlannedPhase* find(const Key& phase) const;
     // The same for phases asked for in the order they were added (a rewrite
     // of the table they were read from): `cursor` (0 at first) follows that
@@ -152,7 +153,7 @@ private:
     // updated since, its new version stored elsewhere) are gathered and
     // sorted at the end; when there are many, all are sorted once.  The
     // projects that have phases map to their dates.
-    std::vector<LegacyPhase> phases_;
+    HugeVector<LegacyPhase> phases_;
     std::size_t runs_ = 0;
     std::vector<Key> split_;
     // The project of each new run is looked up in dates_ a few runs later,
@@ -167,12 +168,12 @@ private:
     std::vector<ArchivedPhase> archived_;
     std::vector<ProjectProblem> problems_;
     std::vector<Key> duplicate_kinds_;
-    std::vector<PlannedPhase> planned_;
+    HugeVector<PlannedPhase> planned_;
     mutable FlatKeyMap<std::uint32_t> planned_by_id_;  // see find()
     mutable bool by_id_built_ = false;
     // Per phase in the order added: its index in planned_.
     static constexpr std::uint32_t kNotPlanned = ~std::uint32_t{0};
-    std::vector<std::uint32_t> by_seq_;
+    HugeVector<std::uint32_t> by_seq_;
     std::vector<std::string> strings_;
     std::unordered_map<std::string, std::uint32_t> string_ids_;
     std::size_t projects_restored_ = 0;

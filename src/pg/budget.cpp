@@ -191,7 +191,7 @@ void Budgets::finish(const std::vector<core::Key>* split)
     // The sums and the digest do not depend on the order within a project.
     // Known runs: every record is a whole project but those of the split
     // projects, which are sorted together; else one sort of all.
-    std::vector<PhaseBudget> rest;
+    core::HugeVector<PhaseBudget> rest;
     if (split) {
         if (!split->empty()) {
             std::size_t kept = 0;
@@ -210,9 +210,9 @@ void Budgets::finish(const std::vector<core::Key>* split)
                          [](const PhaseBudget& a, const PhaseBudget& b) { return a.project < b.project; });
     digest_ = 0;
     projects_ = 0;
-    for (const std::vector<PhaseBudget>* part : {&phases_, &rest})
+    for (const core::HugeVector<PhaseBudget>* part : {&phases_, &rest})
         for (std::size_t i = 0; i < part->size();) {
-            const std::vector<PhaseBudget>& v = *part;
+            const core::HugeVector<PhaseBudget>& v = *part;
             BudgetSums sums;
             std::size_t j = i;
             for (; j < v.size() && v[j].project == v[i].project; j++) {
@@ -225,7 +225,7 @@ void Budgets::finish(const std::vector<core::Key>* split)
             projects_++;
             i = j;
         }
-    std::vector<PhaseBudget>().swap(phases_);
+    core::HugeVector<PhaseBudget>().swap(phases_);
 }
 
 std::optional<std::string> Budgets::text(int column) const

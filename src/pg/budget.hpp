@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/flat_map.hpp"
+#include "core/huge_alloc.hpp"
 #include "core/key.hpp"
 #include "pg/postgres_headers.hpp"
 
@@ -51,7 +52,7 @@ private:
         core::Key project;
         BudgetSums sums;
     };
-    std::vector<PhaseBudget> phases_;
+    core::HugeVector<PhaseBudget> phases_;
     BudgetSums overall_;
     std::uint64_t digest_ = 0;
     std::size_t projects_ = 0;

@@ -57,13 +57,14 @@ public:
     }
 
     // nullptr when the project has no phases.  Inline: called per row.
-    const Project* find(const Key& project) const noexcept
+    const Project* find(const Key& project) const noexcept { return find_hashed(project, KeyHash{}(project)); }
+    const Project* find_hashed(const Key& project, std::size_t hash) const noexcept
     {
         if (last_ && last_->id == project)
             return last_;
         if (table_.empty())
             return nullptr;
-        std::size_t h = KeyHash{}(project) & mask_;
+        std::size_t h = hash & mask_;
         while (table_[h].count != 0) {
             if (table_[h].id == project) {
                 last_ = &table_[h];
@@ -76,13 +77,16 @@ public:
     // Starts loading the hash slot of a project that will be looked up soon:
     // lookups in random order are memory-bound, and a scan knows its next
     // rows (about one cache miss hidden per row).
-    void prefetch(const Key& project) const noexcept
+    void prefetch(const Key& project) const noexcept { prefetch_hashed(KeyHash{}(project)); }
+    // The same with the key's hash (KeyHash) computed once by the caller,
+    // who then looks it up with find_hashed().
+    void prefetch_hashed(std::size_t hash) const noexcept
     {
         if (table_.empty())
             return;
         // The next slot too: at the table's load, about two lookups in five
         // probe past the first slot.
-        const std::size_t h = KeyHash{}(project) & mask_;
+        const std::size_t h = hash & mask_;
         prefetch_read(&table_[h]);
         prefetch_read(&table_[(h + 1) & mask_]);
     }

@@ -733,9 +733,9 @@ void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::opt
     // The rule for one row; `entry` is its archive entry, if any.  Rows read
     // without their id (sample_ids false) leave the ambiguous sample alone.
     bool sample_ids = true;
-    auto decide = [&](const AssignmentRow& row, const ArchivedAssignment* entry) {
+    auto decide = [&](const AssignmentRow& row, const ArchivedAssignment* entry, std::size_t hash) {
         data.assignments++;
-        const core::PhaseIndex::Project* slot = row.project_null ? nullptr : data.index.find(row.project);
+        const core::PhaseIndex::Project* slot = row.project_null ? nullptr : data.index.find_hashed(row.project, hash);
         if (!slot) {
             data.orphan_assignments++;
             if (!row.project_null)
@@ -778,18 +778,23 @@ void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::opt
         // Without the id: it only names assignments held by two phases,
         // which a second pass collects when there are any.
         sample_ids = false;
+        // Each project's hash once, for the prefetch and the lookup.
+        std::vector<std::size_t> hash;
         scan_batches(
             ra.oid, {cols[1], cols[2]},
             [&](const RowBatch& b) {
+                hash.resize(b.n);
+                for (std::size_t i = 0; i < b.n; i++)
+                    hash[i] = core::KeyHash{}(b.keys[0][i]);
                 for (std::size_t i = 0; i < b.n; i++) {
                     if (i + kPrefetch < b.n)
-                        data.index.prefetch(b.keys[0][i + kPrefetch]);
+                        data.index.prefetch_hashed(hash[i + kPrefetch]);
                     AssignmentRow row;
                     row.project_null = b.nulls[0][i];
                     row.project = b.keys[0][i];
                     row.date_null = b.nulls[1][i];
                     row.date = b.days[1][i];
-                    decide(row, nullptr);
+                    decide(row, nullptr, hash[i]);
                 }
             },
             progress);
@@ -813,7 +818,9 @@ void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::opt
     AssignmentArchiveReader reader(*archive_run);
     reader.set_on_read([&](const ArchivedAssignment& e) { data.phase_project.prefetch(e.phase); });
     core::ArchiveMatchPass1<AssignmentRow, ArchivedAssignment, AssignmentArchiveReader> pass(reader);
-    auto on_pair = [&](const AssignmentRow& row, const ArchivedAssignment& e) { decide(row, &e); };
+    auto on_pair = [&](const AssignmentRow& row, const ArchivedAssignment& e) {
+        decide(row, &e, core::KeyHash{}(row.project));
+    };
     auto on_entry = [&](const ArchivedAssignment&) {};
     scan_batches(
         ra.oid, cols,
@@ -825,7 +832,7 @@ void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::opt
             }
         },
         progress);
-    pass.finish(on_pair, [&](const AssignmentRow& row) { decide(row, nullptr); }, on_entry);
+    pass.finish(on_pair, [&](const AssignmentRow& row) { decide(row, nullptr, core::KeyHash{}(row.project)); }, on_entry);
     reader.close();
     data.unarchived = pass.unarchived();
     data.early = pass.early_rows();

@@ -248,6 +248,7 @@ void UpgradePlanner::plan(bool restore)
             restorable = a && archived_[*a].project == project && archived_[*a].range.start <= archived_[*a].range.end;
         }
         if (restorable) {
+            dates_.find(project)->plan = kPlanRestored;
             for (std::size_t i = begin; i < end; i++) {
                 const ArchivedPhase& a = archived_[*archived_by_id.find(phases_[i].id)];
                 const std::uint32_t desc = a.description ? intern(*a.description) : 0;
@@ -259,7 +260,8 @@ void UpgradePlanner::plan(bool restore)
             continue;
         }
 
-        const ProjectDates& d = *dates_.find(project);
+        ProjectDates& d = *dates_.find(project);
+        d.plan = kPlanNone;
         std::optional<PlanProblem> problem;
         if (!d.known)
             problem = PlanProblem::MissingProject;
@@ -283,8 +285,16 @@ void UpgradePlanner::plan(bool restore)
         }
         if (nth[0] > 1 || nth[1] > 1)
             duplicate_kinds_.push_back(project);
+        d.plan = kPlanSplit;
         projects_split_++;
         begin = end;
+    }
+    restored_ = PhaseIndex{};
+    if (projects_restored_ > 0) {
+        for (const PlannedPhase& p : planned_)
+            if (p.restored)
+                restored_.add(p.project, p.id, p.range);
+        restored_.finalize();
     }
     std::sort(problems_.begin(), problems_.end(), [](const ProjectProblem& a, const ProjectProblem& b) {
         return std::tie(a.kind, a.project) < std::tie(b.kind, b.project);

@@ -11,6 +11,7 @@
 
 #include "core/flat_map.hpp"
 #include "core/huge_alloc.hpp"
+#include "core/phase_index.hpp"
 #include "core/prefetch.hpp"
 #include "core/key.hpp"
 
@@ -109,6 +110,20 @@ public:
     // thrown; projects with problems get no planned phases.
     void plan(bool restore);
 
+    // After plan(): whether a planned phase of the project holds the day.  A
+    // split project's phases cover its dates exactly, one after another, so
+    // only a restored timeline needs its ranges (an index of those alone).
+    bool holds(const Key& project, Day day) const noexcept
+    {
+        const ProjectDates* d = dates_.find(project);
+        if (!d || d->plan == kPlanNone)
+            return false;
+        if (d->plan == kPlanSplit)
+            return d->start <= day && day <= d->end;
+        const PhaseIndex::Project* p = restored_.find(project);
+        return p && restored_.match_offset(*p, day) >= 0;
+    }
+
     const std::vector<ProjectProblem>& problems() const { return problems_; }
     const HugeVector<PlannedPhase>& planned() const { return planned_; }
     const PlannedPhase* find(const Key& phase) const;
@@ -141,9 +156,11 @@ private:
     std::uint32_t name_id(PhaseKind kind, std::uint32_t nth);
     std::vector<std::uint32_t> name_ids_[2];
 
+    static constexpr std::uint8_t kPlanNone = 0, kPlanSplit = 1, kPlanRestored = 2;
     struct ProjectDates {
         bool known = false;      // the project row was seen
         bool has_dates = false;  // neither date NULL
+        std::uint8_t plan = kPlanNone;  // what plan() made of it
         Day start = 0;
         Day end = 0;
     };
@@ -166,6 +183,7 @@ private:
     std::size_t pending_count_ = 0;
     FlatKeyMap<ProjectDates> dates_;
     std::vector<ArchivedPhase> archived_;
+    PhaseIndex restored_;  // the phases of restored projects (see holds())
     std::vector<ProjectProblem> problems_;
     std::vector<Key> duplicate_kinds_;
     HugeVector<PlannedPhase> planned_;

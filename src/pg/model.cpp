@@ -421,11 +421,6 @@ void load_legacy(const Target& t, const KeyTypes& types, std::optional<std::int6
         read_phase_archive(*restore_run, [&](const core::PhaseArchiveEntry& e) { add_archived_phase(data.planner, e); });
     }
     data.planner.plan(restore_run.has_value());
-
-    data.index.reserve(data.planner.planned().size());
-    for (const auto& p : data.planner.planned())
-        data.index.add(p.project, p.id, p.range);
-    data.index.finalize();
 }
 
 void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData& data,
@@ -436,7 +431,6 @@ void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData
                                           {ra.col("project_id").attnum, false, column_key(ra, "project_id")},
                                           {ra.col("assignment_date").attnum, true, KeyType::Unsupported},
                                           {ra.col("project_phase_id").attnum, false, column_key(ra, "project_phase_id")}};
-    std::vector<std::size_t> hash;
     scan_batches(
         ra.oid, cols,
         [&](const RowBatch& b) {
@@ -444,13 +438,9 @@ void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData
             const auto& project = b.keys[1];
             const auto& date = b.days[2];
             const auto& phase = b.keys[3];
-            // Each project's hash once, for the prefetch and the lookup.
-            hash.resize(b.n);
-            for (std::size_t i = 0; i < b.n; i++)
-                hash[i] = core::KeyHash{}(project[i]);
             for (std::size_t i = 0; i < b.n; i++) {
                 if (i + kPrefetch < b.n) {
-                    data.index.prefetch_hashed(hash[i + kPrefetch]);
+                    data.planner.prefetch_project(project[i + kPrefetch]);
                     if (!writer)
                         data.phase_project.prefetch(phase[i + kPrefetch]);
                 }
@@ -463,8 +453,7 @@ void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData
                     data.outside++;
                     continue;
                 }
-                const core::PhaseIndex::Project* slot = data.index.find_hashed(project[i], hash[i]);
-                const bool m = slot && !date_null && data.index.match_offset(*slot, date[i]) >= 0;
+                const bool m = !date_null && data.planner.holds(project[i], date[i]);
                 if (m) {
                     data.matched++;
                 } else {

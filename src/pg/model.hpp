@@ -94,8 +94,7 @@ struct LegacyData {
     Sample null_project;   // phases with a NULL project_id
     std::uint64_t projects = 0;
     Sample without_phases;  // projects without phases
-    core::PhaseIndex index;  // the planned timeline
-    // assignments
+    // assignments (matched against the planned timeline: planner.holds())
     std::uint64_t assignments = 0;
     std::uint64_t matched = 0;
     std::uint64_t outside = 0;

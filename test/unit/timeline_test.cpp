@@ -1105,6 +1105,29 @@ TEST(UpgradePlanner, RandomAgainstModel)
                 ASSERT_TRUE(ids.insert({g.id.hi, g.id.lo}).second) << ctx;
                 ASSERT_EQ(want.count({g.id.hi, g.id.lo}), 1u) << ctx;
             }
+            // holds(): a day is held when one of the project's planned
+            // phases (the model's) holds it; days around every range's
+            // edges, the project's dates and anywhere.
+            std::map<std::tuple<std::uint64_t, std::uint64_t>, std::vector<Range>> ranges_of;
+            for (const auto& [id, w] : want)
+                ranges_of[{w.project.hi, w.project.lo}].push_back(w.range);
+            for (const auto& mp : projects) {
+                const auto& rs = ranges_of[{mp.id.hi, mp.id.lo}];
+                std::vector<Day> days = {mp.s, mp.e, kDayMin, kDayMax, static_cast<Day>(rng.range(-20000, 30000))};
+                for (const Range& r : rs)
+                    for (std::int64_t d : {std::int64_t{r.start} - 1, std::int64_t{r.start}, std::int64_t{r.end},
+                                           std::int64_t{r.end} + 1})
+                        if (d >= kDayMin && d <= kDayMax)
+                            days.push_back(static_cast<Day>(d));
+                for (Day day : days) {
+                    bool held = false;
+                    for (const Range& r : rs)
+                        held = held || (r.start <= day && day <= r.end);
+                    ASSERT_EQ(planner.holds(mp.id, day), held)
+                        << ctx << " project " << key_str(mp.id) << " day " << day;
+                }
+            }
+            ASSERT_FALSE(planner.holds(fresh(), 0)) << ctx;
             if (restore) {
                 total_restored += want_restored;
                 total_split += want_split;

@@ -601,6 +601,12 @@ void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data, U
         data.phase_project.reserve(expected);
     if (budgets)
         st.budgets.reserve(expected);
+    if (with_stats) {
+        // Reserved (address space only until used): grown by doubling, the
+        // copies would touch as much fresh memory again.
+        st.pairs.reserve(expected);
+        st.pair_runs.reserve(expected);
+    }
     core::DelayedPuts<core::Key> owner_puts(data.phase_project);
     scan_table(pp.oid, attrs, [&](const Datum* v, const bool* n) {
         data.phases++;

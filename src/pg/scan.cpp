@@ -77,7 +77,7 @@ public:
         const char* tp = reinterpret_cast<const char*>(tup) + tup->t_hoff;
         const bool hasnulls = (tup->t_infomask & HEAP_HASNULL) != 0;
         const int natts = HeapTupleHeaderGetNatts(tup);
-        if (all_fixed_ && !hasnulls && natts >= last_) {
+        if (all_fixed_ && fixed_layout(tup)) {
             for (std::size_t i = 0; i < attrs_.size(); i++) {
                 values[i] = fetchatt(TupleDescAttr(desc_, attrs_[i] - 1), tp + fixed_[i]);
                 nulls[i] = false;

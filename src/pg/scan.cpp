@@ -4,6 +4,7 @@
 #include <cstring>
 #include <memory>
 
+#include "core/prefetch.hpp"
 #include "pg/guard.hpp"
 
 namespace phasemig::pg {
@@ -174,8 +175,8 @@ struct ScanState {
         if (next_tuple + kTupleAhead < page_tuples) {
             const char* ahead = reinterpret_cast<const char*>(
                 PageGetItem(page, PageGetItemId(page, hs->rs_vistuples[next_tuple + kTupleAhead])));
-            __builtin_prefetch(ahead);
-            __builtin_prefetch(ahead + 64);
+            core::prefetch_read(ahead);
+            core::prefetch_read(ahead + 64);
         }
         const OffsetNumber off = hs->rs_vistuples[next_tuple++];
         const ItemId lp = PageGetItemId(page, off);

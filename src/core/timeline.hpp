@@ -120,8 +120,7 @@ public:
             return false;
         if (d->plan == kPlanSplit)
             return d->start <= day && day <= d->end;
-        const PhaseIndex::Project* p = restored_.find(project);
-        return p && restored_.match_offset(*p, day) >= 0;
+        return restored_.match(project, day) != nullptr;
     }
 
     const std::vector<ProjectProblem>& problems() const { return problems_; }

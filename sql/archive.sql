@@ -100,5 +100,28 @@ SELECT id, phase_type FROM project_phases ORDER BY id;
 SELECT format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = 'ar.project_phases'::regclass AND attname = 'phase_type';
 
+-- A chunk table whose storage is new in the transaction, and empty, is filled
+-- page by page and written without shared buffers (pg/archive_io.cpp), as
+-- the upgrade does after it TRUNCATEs the assignment archive.  Here the phase
+-- archive gets new storage the same way; descriptions of 500 characters make
+-- some of its chunks too big to stay inline, and from the first of them on,
+-- rows go through TOAST and shared buffers.  Every description comes back.
+INSERT INTO project_phases (id, project_id, phase_type, total_budget)
+SELECT 20 + i, 2, 'EXECUTION', 0 FROM generate_series(2, 9) i;
+SELECT phasemig_upgrade('ar') -> 'timelines';
+SELECT phasemig_purge_archive('ar') -> 'runs' AS purged_runs;
+UPDATE project_phases SET description = repeat(chr(97 + (id % 20)::int), CASE WHEN id < 25 THEN 300 ELSE 500 END);
+BEGIN;
+TRUNCATE phasemig_phase_archive;
+SELECT phasemig_downgrade('ar') -> 'phases' AS phases;
+COMMIT;
+SELECT chunk_no, entries, octet_length(data) AS bytes FROM phasemig_phase_archive ORDER BY chunk_no;
+SELECT pg_relation_size(reltoastrelid) > 0 AS toast_used FROM pg_class WHERE oid = 'phasemig_phase_archive'::regclass;
+SELECT phasemig_upgrade('ar') -> 'timelines';
+SELECT count(*) AS phases,
+       count(*) FILTER (WHERE description = repeat(chr(97 + (id % 20)::int), CASE WHEN id < 25 THEN 300 ELSE 500 END))
+         AS descriptions_back
+  FROM project_phases;
+
 RESET search_path;
 DROP SCHEMA ar CASCADE;

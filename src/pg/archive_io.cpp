@@ -50,14 +50,36 @@ Relation open_chunk_table(const char* table, LOCKMODE mode, bool& positions)
     });
 }
 
+// Whether pages may be written straight to the table's storage: it is new in
+// this transaction (so no other transaction can see it, and it goes away on
+// rollback), this backend holds it exclusively, nothing is in it yet, and
+// logical decoding, which needs row-level WAL, is off.
+bool direct_writes_allowed(Relation rel)
+{
+    const bool new_storage =
+        rel->rd_createSubid != InvalidSubTransactionId || rel->rd_firstRelfilenodeSubid != InvalidSubTransactionId;
+    return new_storage && RelationIsPermanent(rel) && !XLogLogicalInfoActive() &&
+           CheckRelationLockedByMe(rel, AccessExclusiveLock, false) && RelationGetNumberOfBlocks(rel) == 0;
+}
+
 }  // namespace
 
 ChunkTableWriter::ChunkTableWriter(const char* table, std::int64_t run_id) : run_id_(run_id)
 {
     rel_ = open_chunk_table(table, RowExclusiveLock, positions_);
     guarded([&] {
-        bistate_ = GetBulkInsertState();
-        batch_cxt_ = AllocSetContextCreate(CurrentMemoryContext, "phasemig archive batch", ALLOCSET_DEFAULT_SIZES);
+        // add() may run in a scan's per-row context: what lives as long as
+        // the writer is allocated here.
+        cxt_ = CurrentMemoryContext;
+        batch_cxt_ = AllocSetContextCreate(cxt_, "phasemig archive batch", ALLOCSET_DEFAULT_SIZES);
+        direct_ = direct_writes_allowed(rel_);
+        if (direct_) {
+            page_ = static_cast<char*>(palloc(BLCKSZ));
+            PageInit(page_, BLCKSZ, 0);
+            xid_ = GetCurrentTransactionId();
+        } else {
+            bistate_ = GetBulkInsertState();
+        }
         for (int i = 0; i < kBatch; i++)
             slots_[i] = MakeSingleTupleTableSlot(RelationGetDescr(rel_), &TTSOpsVirtual);
     });
@@ -88,8 +110,76 @@ void ChunkTableWriter::add(const unsigned char* bytes, std::size_t len, std::uin
         nl[i] = false;
     ExecStoreVirtualTuple(slot);
     chunk_no_++;
+    if (direct_) {
+        HeapTuple tuple = heap_form_tuple(RelationGetDescr(rel_), v, nl);
+        // A row TOAST would have to move out of line goes the usual way, and
+        // so does every row after it.
+        if (HeapTupleHasExternal(tuple) || tuple->t_len > TOAST_TUPLE_THRESHOLD) {
+            heap_freetuple(tuple);
+            end_direct();
+        } else {
+            put_direct(tuple);
+            ExecClearTuple(slot);
+            return;
+        }
+    }
     if (++n_ == kBatch)
         flush();
+}
+
+void ChunkTableWriter::put_direct(HeapTuple tuple)
+{
+    // The header heap_insert would give it: inserted by this transaction and
+    // command, never deleted.
+    HeapTupleHeader h = tuple->t_data;
+    h->t_infomask &= ~HEAP_XACT_MASK;
+    h->t_infomask2 &= ~HEAP2_XACT_MASK;
+    h->t_infomask |= HEAP_XMAX_INVALID;
+    HeapTupleHeaderSetXmin(h, xid_);
+    HeapTupleHeaderSetCmin(h, GetCurrentCommandId(true));
+    HeapTupleHeaderSetXmax(h, 0);
+    if (PageGetHeapFreeSpace(page_) < MAXALIGN(tuple->t_len)) {
+        write_page();
+        MemoryContextReset(batch_cxt_);  // the rows' bytes are in the tuples by now
+    }
+    const OffsetNumber off =
+        PageAddItem(page_, reinterpret_cast<Item>(h), tuple->t_len, InvalidOffsetNumber, false, true);
+    if (off == InvalidOffsetNumber)
+        elog(ERROR, "phasemig could not add a row of %u bytes to an archive page", tuple->t_len);
+    auto* on_page = reinterpret_cast<HeapTupleHeader>(PageGetItem(page_, PageGetItemId(page_, off)));
+    ItemPointerSet(&on_page->t_ctid, block_, off);
+    heap_freetuple(tuple);
+}
+
+void ChunkTableWriter::write_page()
+{
+    if (PageIsEmpty(page_))
+        return;
+    // WAL first (a full image of the page, as CREATE INDEX logs its pages),
+    // unless wal_level = minimal lets the new storage be synced at commit.
+    if (RelationNeedsWAL(rel_))
+        log_newpage(&rel_->rd_node, MAIN_FORKNUM, block_, page_, true);
+    PageSetChecksumInplace(page_, block_);
+    smgrextend(RelationGetSmgr(rel_), MAIN_FORKNUM, block_, page_, true);
+    block_++;
+    PageInit(page_, BLCKSZ, 0);
+}
+
+// Writes the last page and syncs what was written, for a checkpoint may have
+// passed since its WAL; later rows, if any, go through shared buffers.
+void ChunkTableWriter::end_direct()
+{
+    if (!direct_)
+        return;
+    write_page();
+    if (RelationNeedsWAL(rel_))
+        smgrimmedsync(RelationGetSmgr(rel_), MAIN_FORKNUM);
+    pfree(page_);
+    page_ = nullptr;
+    direct_ = false;
+    MemoryContext old = MemoryContextSwitchTo(cxt_);
+    bistate_ = GetBulkInsertState();
+    MemoryContextSwitchTo(old);
 }
 
 void ChunkTableWriter::flush()
@@ -110,6 +200,7 @@ void ChunkTableWriter::flush()
 void ChunkTableWriter::finish()
 {
     guarded([&] {
+        end_direct();
         flush();
         FreeBulkInsertState(bistate_);
         table_finish_bulk_insert(rel_, TABLE_INSERT_SKIP_FSM);

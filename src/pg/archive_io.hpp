@@ -37,15 +37,28 @@ public:
 
 private:
     void flush();
+    void put_direct(HeapTuple tuple);
+    void write_page();
+    void end_direct();
     static constexpr int kBatch = 64;
     std::int64_t run_id_;
     bool positions_ = false;  // the table has first_position and last_position
     Relation rel_ = nullptr;
     BulkInsertState bistate_ = nullptr;
+    MemoryContext cxt_ = nullptr;
     MemoryContext batch_cxt_ = nullptr;
     TupleTableSlot* slots_[kBatch] = {};
     int n_ = 0;
     std::int32_t chunk_no_ = 0;
+    // Direct mode: the table's storage is new in this transaction (the
+    // upgrade TRUNCATEs the assignment archive) and still empty, so pages are
+    // filled here and written straight to it, WAL-logged whole, as CREATE
+    // INDEX and VACUUM FULL write theirs, instead of one buffer at a time
+    // through shared buffers.
+    bool direct_ = false;
+    char* page_ = nullptr;   // BLCKSZ bytes, the page being filled
+    BlockNumber block_ = 0;  // the block it will be
+    TransactionId xid_ = InvalidTransactionId;
 };
 
 // The chunks of one run of a chunk table, in the table's physical order:

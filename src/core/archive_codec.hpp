@@ -161,24 +161,29 @@ public:
         if (entries_ == 0)
             first_pos_ = e.pos;
         last_pos_ = e.pos;
-        unsigned char& tag = buf_[len_++];
-        tag = 0;
-        put_varint(zigzag(diff(e.pos, prev_.pos)));
-        put_key(e.id, prev_.id, tag, kIdDelta);
+        // Written through a local pointer: stores through unsigned char may
+        // alias any member, which would be reloaded after every byte.
+        unsigned char* p = buf_ + len_;
+        unsigned char* tag = p++;
+        unsigned char t = 0;
+        p = put_varint(p, zigzag(diff(e.pos, prev_.pos)));
+        p = put_key(p, e.id, prev_.id, t, kIdDelta);
         if (!e.has_project)
-            tag |= kProjectNull;
+            t |= kProjectNull;
         else if (prev_.has_project && e.project == prev_.project)
-            tag |= kSameProject;
+            t |= kSameProject;
         else
-            put_key(e.project, prev_.project, tag, kProjectDelta);
+            p = put_key(p, e.project, prev_.project, t, kProjectDelta);
         if (!e.has_date)
-            tag |= kDateNull;
+            t |= kDateNull;
         else
-            put_varint(zigzag(static_cast<std::int64_t>(e.date) - prev_.date));
+            p = put_varint(p, zigzag(static_cast<std::int64_t>(e.date) - prev_.date));
         if (entries_ > 0 && e.phase == prev_.phase)
-            tag |= kSamePhase;
+            t |= kSamePhase;
         else
-            put_key(e.phase, prev_.phase, tag, kPhaseDelta);
+            p = put_key(p, e.phase, prev_.phase, t, kPhaseDelta);
+        *tag = t;
+        len_ = static_cast<std::size_t>(p - buf_);
         // What the next entry is compared with: a NULL project or date keeps
         // the last value seen, as the decoder does.
         prev_.pos = e.pos;
@@ -200,25 +205,25 @@ public:
     std::uint64_t last_pos() const noexcept { return last_pos_; }
 
 private:
-    void put_varint(std::uint64_t v) noexcept
+    static unsigned char* put_varint(unsigned char* p, std::uint64_t v) noexcept
     {
         while (v >= 0x80) {
-            buf_[len_++] = static_cast<unsigned char>(v | 0x80);
+            *p++ = static_cast<unsigned char>(v | 0x80);
             v >>= 7;
         }
-        buf_[len_++] = static_cast<unsigned char>(v);
+        *p++ = static_cast<unsigned char>(v);
+        return p;
     }
-    void put_key(const Key& k, const Key& prev, unsigned char& tag, unsigned char delta_bit) noexcept
+    static unsigned char* put_key(unsigned char* p, const Key& k, const Key& prev, unsigned char& tag,
+                                  unsigned char delta_bit) noexcept
     {
         if (k.hi == prev.hi) {
             tag |= delta_bit;
-            put_varint(archive_codec::zigzag(archive_codec::diff(k.lo, prev.lo)));
-            return;
+            return put_varint(p, archive_codec::zigzag(archive_codec::diff(k.lo, prev.lo)));
         }
-        for (int i = 0; i < 8; i++)
-            buf_[len_++] = static_cast<unsigned char>(k.hi >> (56 - 8 * i));
-        for (int i = 0; i < 8; i++)
-            buf_[len_++] = static_cast<unsigned char>(k.lo >> (56 - 8 * i));
+        Key::store_be64(p, k.hi);
+        Key::store_be64(p + 8, k.lo);
+        return p + 16;
     }
 
     unsigned char* buf_;

@@ -64,4 +64,42 @@ SELECT count(*) AS assignments, count(*) FILTER (WHERE a.project_phase_id = k.pr
   FROM resource_assignments a JOIN kept k USING (id);
 SELECT count(*) AS checks, count(*) FILTER (WHERE passed) AS passed FROM phasemig_verify('lay');
 
+-- The upgrade reads resource_assignments, which it holds exclusively, once:
+-- straight from the table's files (scan.cpp, DirectPages), a page VACUUM
+-- marked all-visible with all its line pointers, any other page through
+-- shared buffers under the snapshot.  Rows deleted, and old versions of
+-- rows updated, since the VACUUM must not be archived; no live row missed.
+CREATE EXTENSION IF NOT EXISTS pg_visibility WITH SCHEMA public;
+-- VACUUM marks no page all-visible while the inserting commit's WAL may be
+-- unflushed (the test clusters run with synchronous_commit = off).
+SET synchronous_commit = on;
+INSERT INTO resource_assignments (note, id, resource_id, project_id, project_phase_id, assignment_date)
+SELECT repeat('n', 200), md5('c' || i)::uuid, NULL, md5('p' || i % 3)::uuid,
+       md5('PLANNING' || i % 3)::uuid, date '2025-01-01' + 40 * (i % 3) + i % 31
+  FROM generate_series(1, 3000) i;
+VACUUM (FREEZE) resource_assignments;
+-- What the rows will be, taken before the changes below: a scan would prune
+-- their pages, and the dead versions must still be there for the upgrade.
+CREATE TEMP TABLE kept_now AS SELECT id, project_id, project_phase_id, assignment_date FROM resource_assignments;
+DELETE FROM kept_now WHERE id IN (SELECT md5('c' || i)::uuid FROM generate_series(1000, 1100) i);
+UPDATE kept_now SET assignment_date = assignment_date + 1
+ WHERE id IN (SELECT md5('c' || i)::uuid FROM generate_series(2000, 2040) i);
+DELETE FROM resource_assignments WHERE id IN (SELECT md5('c' || i)::uuid FROM generate_series(1000, 1100) i);
+UPDATE resource_assignments SET assignment_date = assignment_date + 1
+ WHERE id IN (SELECT md5('c' || i)::uuid FROM generate_series(2000, 2040) i);
+SELECT all_visible > 0 AS some_pages_all_visible,
+       all_visible < pg_relation_size('resource_assignments') / 8192 AS some_pages_not
+  FROM pg_visibility_map_summary('resource_assignments');
+SELECT phasemig_upgrade('lay') -> 'assignments';
+SELECT (SELECT count(*) FROM kept_now) AS rows, count(*) AS archived,
+       count(*) FILTER (WHERE k.id IS NOT NULL) AS same_values
+  FROM phasemig_archived_assignments x
+  LEFT JOIN kept_now k ON k.id::text = x.assignment_id AND k.project_id::text = x.project_id
+                      AND k.assignment_date = x.assignment_date AND k.project_phase_id::text = x.project_phase_id;
+SELECT phasemig_downgrade('lay') -> 'assignments';
+SELECT count(*) AS assignments, count(*) FILTER (WHERE a.project_phase_id = k.project_phase_id) AS phase_restored
+  FROM resource_assignments a JOIN kept_now k USING (id);
+DROP EXTENSION pg_visibility;
+RESET synchronous_commit;
+
 DROP SCHEMA lay CASCADE;

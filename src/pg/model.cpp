@@ -474,7 +474,10 @@ void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData
         [&](std::uint64_t seen) {
             if (Stages* s = current_stages())
                 s->progress(seen, estimated_rows(ra.oid));
-        });
+        },
+        // The step reads the assignments this once (it only drops a column
+        // of theirs after): no point in passing them through shared buffers.
+        writer ? Read::Once : Read::Buffered);
 }
 
 // ---------------------------------------------------------------- upgraded

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <new>
+#include <string>
 
 #include "core/prefetch.hpp"
 #include "pg/guard.hpp"
@@ -123,6 +125,107 @@ private:
     std::vector<char> scratch_null_;
 };
 
+// A heap relation's main fork read straight from its files, a run of blocks
+// per read(), into memory of our own.  Only for a relation this backend
+// holds in ACCESS EXCLUSIVE mode (the steps hold their target tables so),
+// after its dirty buffers are written out: nobody can change it meanwhile,
+// so the files hold what shared buffers would.  A sequential scan reads
+// through a small ring of shared buffers a block per read(); this reads
+// 256 kB at a time into one reused buffer, and skips the buffer mapping,
+// pins and locks.  A page that does not verify, or whose tuples are not all
+// visible, is read through shared buffers instead (ScanState::next_raw).
+class DirectPages {
+public:
+    static bool usable(Relation rel)
+    {
+        return RelationIsPermanent(rel) && !RelationUsesLocalBuffers(rel) &&
+               CheckRelationLockedByMe(rel, AccessExclusiveLock, false);
+    }
+
+    // The path of the relation's first segment, once its dirty buffers are
+    // written out.  Inside a guard.
+    static char* prepare(Relation rel)
+    {
+        FlushRelationBuffers(rel);
+        return relpathbackend(rel->rd_node, rel->rd_backend, MAIN_FORKNUM);
+    }
+
+    DirectPages(const char* path, BlockNumber nblocks)
+        : nblocks_(nblocks), path_(path), buf_(static_cast<char*>(::operator new(kRun * BLCKSZ, std::align_val_t(4096))))
+    {
+    }
+    DirectPages(const DirectPages&) = delete;
+    DirectPages& operator=(const DirectPages&) = delete;
+    ~DirectPages() = default;  // the file: close(), or the end of the transaction
+
+    // The page of `block` as the files hold it, nullptr when it does not
+    // verify.  Inside a guard.
+    const char* page(BlockNumber block)
+    {
+        if (block < first_ || block >= first_ + count_)
+            read_run(block);
+        char* page = buf_.get() + static_cast<std::size_t>(block - first_) * BLCKSZ;
+        return PageIsVerifiedExtended(page, block, PIV_LOG_WARNING | PIV_REPORT_STAT) ? page : nullptr;
+    }
+
+    // Inside a guard.
+    void close()
+    {
+        if (fd_ >= 0)
+            CloseTransientFile(fd_);
+        fd_ = -1;
+    }
+
+private:
+    static constexpr BlockNumber kRun = 32;
+
+    void read_run(BlockNumber block)
+    {
+        const BlockNumber segment = block / RELSEG_SIZE;
+        if (segment != segment_) {
+            close();
+            // No C++ local lives across the calls below, which may raise.
+            file_ = segment == 0 ? path_ : path_ + "." + std::to_string(segment);
+            fd_ = OpenTransientFile(file_.c_str(), O_RDONLY | PG_BINARY);
+            if (fd_ < 0)
+                ereport(ERROR, (errcode_for_file_access(), errmsg("could not open file \"%s\": %m", file_.c_str())));
+            segment_ = segment;
+        }
+        const BlockNumber in_segment = RELSEG_SIZE - block % RELSEG_SIZE;
+        const BlockNumber n = std::min({kRun, nblocks_ - block, in_segment});
+        const std::size_t want = static_cast<std::size_t>(n) * BLCKSZ;
+        const off_t at = static_cast<off_t>(block % RELSEG_SIZE) * BLCKSZ;
+        std::size_t got = 0;
+        while (got < want) {
+            const ssize_t r = pg_pread(fd_, buf_.get() + got, want - got, at + static_cast<off_t>(got));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                ereport(ERROR, (errcode_for_file_access(), errmsg("could not read file \"%s\": %m", file_.c_str())));
+            if (r == 0)
+                ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+                                errmsg("could not read blocks %u to %u of file \"%s\"", block, block + n - 1,
+                                       file_.c_str()),
+                                errdetail("The file ends %zu bytes into them.", got)));
+            got += static_cast<std::size_t>(r);
+        }
+        first_ = block;
+        count_ = n;
+    }
+
+    struct FreeAligned {
+        void operator()(char* p) const noexcept { ::operator delete(p, std::align_val_t(4096)); }
+    };
+    BlockNumber nblocks_;
+    std::string path_;
+    std::string file_;
+    std::unique_ptr<char, FreeAligned> buf_;
+    int fd_ = -1;
+    BlockNumber segment_ = InvalidBlockNumber;
+    BlockNumber first_ = 0;
+    BlockNumber count_ = 0;
+};
+
 // The rows of one scan, with the requested attributes.  A heap table is read
 // a page at a time as a sequential scan reads it (heapgetpage: the page
 // pruned, its visible tuples listed under the snapshot, the buffer pinned
@@ -134,9 +237,14 @@ struct ScanState {
     TableScanDesc scan = nullptr;
     TupleTableSlot* slot = nullptr;
     TupleReader* reader = nullptr;  // heap page mode; allocated outside PostgreSQL memory
+    DirectPages* direct = nullptr;  // heap page mode, the relation held exclusively
     BlockNumber next_block = 0;
     int next_tuple = 0;
     int page_tuples = 0;  // visible tuples on the current page (rs_ntuples is unset before the first)
+    const char* page = nullptr;  // the current page
+    BlockNumber block = 0;       // its number
+    const OffsetNumber* visible = nullptr;  // its visible tuples
+    OffsetNumber direct_visible[MaxHeapTuplesPerPage];
     MemoryContext per_batch = nullptr;
 
     // Inside a guard.
@@ -164,25 +272,55 @@ struct ScanState {
         while (next_tuple >= page_tuples) {
             if (next_block >= hs->rs_nblocks)
                 return false;
-            heapgetpage(scan, next_block++);
+            block = next_block++;
             next_tuple = 0;
+            if (direct && direct_page(block))
+                continue;
+            heapgetpage(scan, block);
+            page = BufferGetPage(hs->rs_cbuf);
+            visible = hs->rs_vistuples;
             page_tuples = hs->rs_ntuples;
         }
-        const Page page = BufferGetPage(hs->rs_cbuf);
         // A page whose tuples are all visible was not read by heapgetpage:
         // each tuple's first touch is here, a few tuples ahead (they lie at
         // falling addresses, which the hardware follows poorly).
+        const Page p = const_cast<Page>(page);
         if (next_tuple + kTupleAhead < page_tuples) {
-            const char* ahead = reinterpret_cast<const char*>(
-                PageGetItem(page, PageGetItemId(page, hs->rs_vistuples[next_tuple + kTupleAhead])));
+            const char* ahead =
+                reinterpret_cast<const char*>(PageGetItem(p, PageGetItemId(p, visible[next_tuple + kTupleAhead])));
             core::prefetch_read(ahead);
             core::prefetch_read(ahead + 64);
         }
-        const OffsetNumber off = hs->rs_vistuples[next_tuple++];
-        const ItemId lp = PageGetItemId(page, off);
-        tup = reinterpret_cast<HeapTupleHeader>(PageGetItem(page, lp));
-        ItemPointerSet(tid, hs->rs_cblock, off);
+        const OffsetNumber off = visible[next_tuple++];
+        tup = reinterpret_cast<HeapTupleHeader>(PageGetItem(p, PageGetItemId(p, off)));
+        ItemPointerSet(tid, block, off);
         pgstat_count_heap_getnext(scan->rs_rd);
+        return true;
+    }
+
+    // The block read straight from the files when it verifies and all its
+    // tuples are visible (to every snapshot, so to ours: what heapgetpage
+    // decides from the same flag); false to read it through shared buffers.
+    bool direct_page(BlockNumber b)
+    {
+        const char* dp = direct->page(b);
+        if (!dp)
+            return false;
+        const Page p = const_cast<Page>(dp);
+        if (PageIsNew(p)) {
+            page_tuples = 0;
+            return true;
+        }
+        if (!PageIsAllVisible(p) || scan->rs_snapshot->takenDuringRecovery)
+            return false;
+        int n = 0;
+        const OffsetNumber last = PageGetMaxOffsetNumber(p);
+        for (OffsetNumber off = FirstOffsetNumber; off <= last; off++)
+            if (ItemIdIsNormal(PageGetItemId(p, off)))
+                direct_visible[n++] = off;
+        page = dp;
+        visible = direct_visible;
+        page_tuples = n;
         return true;
     }
 };
@@ -192,7 +330,7 @@ struct ScanState {
 // `batch` reads at most kBatchRows rows and adds them to `seen`.
 void drive_scan(Oid relid, const std::vector<AttrNumber>& attrs,
                 const std::function<bool(ScanState&, std::uint64_t&)>& batch,
-                const std::function<void(std::uint64_t)>& on_progress)
+                const std::function<void(std::uint64_t)>& on_progress, Read read = Read::Buffered)
 {
     ScanState st = guarded([&] {
         ScanState s{};
@@ -204,10 +342,17 @@ void drive_scan(Oid relid, const std::vector<AttrNumber>& attrs,
         return s;
     });
     std::unique_ptr<TupleReader> reader;
+    std::unique_ptr<DirectPages> direct;
     if (st.rel->rd_tableam == GetHeapamTableAmRoutine() && (st.scan->rs_flags & SO_ALLOW_PAGEMODE) &&
         TupleReader::fits(RelationGetDescr(st.rel), attrs)) {
         reader = std::make_unique<TupleReader>(RelationGetDescr(st.rel), attrs);
         st.reader = reader.get();
+        if (read == Read::Once && DirectPages::usable(st.rel)) {
+            char* path = guarded([&] { return DirectPages::prepare(st.rel); });
+            direct = std::make_unique<DirectPages>(path, reinterpret_cast<HeapScanDesc>(st.scan)->rs_nblocks);
+            guarded([&] { pfree(path); });
+            st.direct = direct.get();
+        }
     }
     std::uint64_t seen = 0;
     for (;;) {
@@ -227,6 +372,8 @@ void drive_scan(Oid relid, const std::vector<AttrNumber>& attrs,
             break;
     }
     guarded([&] {
+        if (st.direct)
+            st.direct->close();
         ExecDropSingleTupleTableSlot(st.slot);
         table_endscan(st.scan);
         table_close(st.rel, AccessShareLock);
@@ -257,7 +404,7 @@ void scan_table(Oid relid, const std::vector<AttrNumber>& attrs, const RowFn& ro
 }
 
 void scan_batches(Oid relid, const std::vector<ScanColumn>& cols, const BatchFn& on_batch,
-                  const std::function<void(std::uint64_t)>& on_progress)
+                  const std::function<void(std::uint64_t)>& on_progress, Read read)
 {
     const std::size_t ncols = cols.size();
     RowBatch batch;
@@ -362,7 +509,7 @@ void scan_batches(Oid relid, const std::vector<ScanColumn>& cols, const BatchFn&
             seen += n;
             return got;
         },
-        on_progress);
+        on_progress, read);
 }
 
 std::uint64_t estimated_rows(Oid relid)

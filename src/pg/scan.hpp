@@ -47,8 +47,13 @@ struct RowBatch {
     std::vector<std::uint64_t> pos;            // physical positions
 };
 using BatchFn = std::function<void(const RowBatch&)>;
+// Read::Once: the caller holds the relation in ACCESS EXCLUSIVE mode and
+// reads it this once in the step, so pages come straight from its files
+// rather than through shared buffers (see DirectPages in scan.cpp); without
+// that lock, as Read::Buffered.
+enum class Read { Buffered, Once };
 void scan_batches(Oid relid, const std::vector<ScanColumn>& cols, const BatchFn& on_batch,
-                  const std::function<void(std::uint64_t)>& on_progress = {});
+                  const std::function<void(std::uint64_t)>& on_progress = {}, Read read = Read::Buffered);
 
 // The planner's estimate of the number of rows (for progress), at least 0.
 std::uint64_t estimated_rows(Oid relid);

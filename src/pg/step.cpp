@@ -240,10 +240,22 @@ void drop_superseded_archives(const std::string& schema, const char* step, std::
                           " WHERE step = 'upgrade' AND archive_dropped_at IS NULL AND run_id <> $3"
                           "   AND NOT (target_schema = $1 AND run_id < $3))",
                       {Arg::of(schema), Arg::of(step), Arg::of(keep_run)});
+        // The phase archive holds both steps' runs: TRUNCATEd when no other
+        // run is kept at all.  Either way the step then writes its archive
+        // into new storage, page by page (ChunkTableWriter).
+        const bool nothing_else =
+            only_superseded &&
+            !spi_bool("SELECT EXISTS (SELECT 1 FROM " + ext.table("phasemig_run") +
+                          " WHERE archive_dropped_at IS NULL AND run_id <> $3"
+                          "   AND NOT (target_schema = $1 AND step = $2 AND run_id < $3))",
+                      args);
         if (only_superseded)
-            spi_exec("TRUNCATE " + ext.table("phasemig_assignment_archive"));
+            spi_exec("TRUNCATE " + ext.table("phasemig_assignment_archive") +
+                     (nothing_else ? ", " + ext.table("phasemig_phase_archive") : std::string()));
         for (const char* table : {"phasemig_assignment_archive", "phasemig_phase_archive", "phasemig_object_archive"}) {
-            if (only_superseded && std::string(table) == "phasemig_assignment_archive")
+            const std::string name = table;
+            if ((only_superseded && name == "phasemig_assignment_archive") ||
+                (nothing_else && name == "phasemig_phase_archive"))
                 continue;
             spi_exec("DELETE FROM " + ext.table(table) + " WHERE run_id IN (" + older + ")", args);
         }

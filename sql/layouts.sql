@@ -65,14 +65,17 @@ SELECT count(*) AS assignments, count(*) FILTER (WHERE a.project_phase_id = k.pr
 SELECT count(*) AS checks, count(*) FILTER (WHERE passed) AS passed FROM phasemig_verify('lay');
 
 -- The upgrade reads resource_assignments, which it holds exclusively, once:
--- straight from the table's files (scan.cpp, DirectPages), a page VACUUM
--- marked all-visible with all its line pointers, any other page through
--- shared buffers under the snapshot.  Rows deleted, and old versions of
--- rows updated, since the VACUUM must not be archived; no live row missed.
+-- with phasemig.direct_reads = on (by default only for a table larger than a
+-- quarter of shared_buffers), straight from the table's files (scan.cpp,
+-- DirectPages), a page VACUUM marked all-visible with all its line pointers,
+-- any other page through shared buffers under the snapshot.  Rows deleted,
+-- and old versions of rows updated, since the VACUUM must not be archived;
+-- no live row missed.
 CREATE EXTENSION IF NOT EXISTS pg_visibility WITH SCHEMA public;
 -- VACUUM marks no page all-visible while the inserting commit's WAL may be
 -- unflushed (the test clusters run with synchronous_commit = off).
 SET synchronous_commit = on;
+SET phasemig.direct_reads = on;
 INSERT INTO resource_assignments (note, id, resource_id, project_id, project_phase_id, assignment_date)
 SELECT repeat('n', 200), md5('c' || i)::uuid, NULL, md5('p' || i % 3)::uuid,
        md5('PLANNING' || i % 3)::uuid, date '2025-01-01' + 40 * (i % 3) + i % 31
@@ -101,5 +104,6 @@ SELECT count(*) AS assignments, count(*) FILTER (WHERE a.project_phase_id = k.pr
   FROM resource_assignments a JOIN kept_now k USING (id);
 DROP EXTENSION pg_visibility;
 RESET synchronous_commit;
+RESET phasemig.direct_reads;
 
 DROP SCHEMA lay CASCADE;

@@ -8,6 +8,7 @@ namespace phasemig::pg {
 int setting_stage_messages = 0;
 int setting_lock_timeout_ms = 5000;
 int setting_lock_retries = 3;
+int setting_direct_reads = kDirectReadsAuto;
 char* setting_fault_injection = nullptr;
 
 namespace {

@@ -17,6 +17,10 @@ namespace phasemig::pg {
 extern int setting_stage_messages;  // 0 = off, else an elog level
 extern int setting_lock_timeout_ms;
 extern int setting_lock_retries;
+// phasemig.direct_reads: when a step reads a table it holds exclusively
+// straight from its files (scan.cpp, DirectPages).
+enum DirectReads { kDirectReadsOff = 0, kDirectReadsAuto = 1, kDirectReadsOn = 2 };
+extern int setting_direct_reads;
 extern char* setting_fault_injection;
 
 struct Extension {

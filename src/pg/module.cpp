@@ -28,6 +28,16 @@ extern "C" void _PG_init(void)
                             GUC_UNIT_MS, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("phasemig.lock_retries", "How many more attempts to take the locks, with backoff.",
                             nullptr, &setting_lock_retries, 3, 0, 100, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    static const struct config_enum_entry direct_reads[] = {{"off", kDirectReadsOff, false},
+                                                            {"auto", kDirectReadsAuto, false},
+                                                            {"on", kDirectReadsOn, false},
+                                                            {nullptr, 0, false}};
+    DefineCustomEnumVariable("phasemig.direct_reads",
+                             "Whether the upgrade reads the assignments straight from the table's files.",
+                             "auto: when the table is larger than a quarter of shared_buffers (a sequential scan "
+                             "would read it through a small ring of buffers anyway); on: always; off: never.",
+                             &setting_direct_reads, kDirectReadsAuto, direct_reads, PGC_USERSET, 0, nullptr, nullptr,
+                             nullptr);
     DefineCustomStringVariable("phasemig.fault_injection",
                                "Test only: fail a step after the named stage (\"upgrade:archive\", ...).", nullptr,
                                &setting_fault_injection, "", PGC_SUSET, GUC_NOT_IN_SAMPLE, nullptr, nullptr, nullptr);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/prefetch.hpp"
+#include "pg/context.hpp"
 #include "pg/guard.hpp"
 
 namespace phasemig::pg {
@@ -136,8 +137,16 @@ private:
 // visible, is read through shared buffers instead (ScanState::next_raw).
 class DirectPages {
 public:
-    static bool usable(Relation rel)
+    // phasemig.direct_reads = auto: only for a relation a sequential scan
+    // would read through a ring of buffers (larger than a quarter of shared
+    // buffers, initscan's rule); a smaller one stays in shared buffers for
+    // what comes after the step (a verify reads the assignments again).
+    static bool usable(Relation rel, BlockNumber nblocks)
     {
+        if (setting_direct_reads == kDirectReadsOff ||
+            (setting_direct_reads == kDirectReadsAuto &&
+             static_cast<std::uint64_t>(nblocks) <= static_cast<std::uint64_t>(NBuffers / 4)))
+            return false;
         return RelationIsPermanent(rel) && !RelationUsesLocalBuffers(rel) &&
                CheckRelationLockedByMe(rel, AccessExclusiveLock, false);
     }
@@ -347,9 +356,10 @@ void drive_scan(Oid relid, const std::vector<AttrNumber>& attrs,
         TupleReader::fits(RelationGetDescr(st.rel), attrs)) {
         reader = std::make_unique<TupleReader>(RelationGetDescr(st.rel), attrs);
         st.reader = reader.get();
-        if (read == Read::Once && DirectPages::usable(st.rel)) {
+        const BlockNumber nblocks = reinterpret_cast<HeapScanDesc>(st.scan)->rs_nblocks;
+        if (read == Read::Once && DirectPages::usable(st.rel, nblocks)) {
             char* path = guarded([&] { return DirectPages::prepare(st.rel); });
-            direct = std::make_unique<DirectPages>(path, reinterpret_cast<HeapScanDesc>(st.scan)->rs_nblocks);
+            direct = std::make_unique<DirectPages>(path, nblocks);
             guarded([&] { pfree(path); });
             st.direct = direct.get();
         }

@@ -96,6 +96,17 @@ def loadavg():
         return None
 
 
+def huge_pages():
+    """This machine's reserved huge pages (/proc/meminfo), where PostgreSQL
+    with huge_pages = try puts shared memory; None if unreadable."""
+    try:
+        with open("/proc/meminfo") as f:
+            m = dict(line.split(":", 1) for line in f if line.startswith("HugePages_") or line.startswith("Hugepagesize"))
+        return {k.strip(): v.strip() for k, v in m.items()}
+    except OSError:
+        return None
+
+
 # --------------------------------------------------------------------------
 # backend memory: /proc/<pid>/status sampled from a thread
 # --------------------------------------------------------------------------
@@ -1228,11 +1239,14 @@ def main():
             "id_type": a.id_type, "seed": a.seed, "repeat": a.repeat, "cancel_at": a.cancel_at,
             "load_start": loadavg(), "host": platform.node(), "cpus": os.cpu_count(),
             "python": platform.python_version(), "settings": bench.settings(),
-            "phasemig_so": phasemig_so(), "git_head": git_head(),
+            "phasemig_so": phasemig_so(), "git_head": git_head(), "huge_pages": huge_pages(),
             "phasemig_version": q1(bench.admin, "SELECT default_version FROM pg_available_extensions "
                                                 "WHERE name = 'phasemig'")}
     if meta["settings"].get("autovacuum") == "on":
         log("note: autovacuum is on; for quiet runs start the cluster with 'autovacuum = off'")
+    if (meta["huge_pages"] or {}).get("HugePages_Total", "0") == "0":
+        log("note: no huge pages reserved: shared memory on 4 kB pages costs every new backend a page fault per "
+            "page of shared buffers it touches; as root, sysctl -w vm.nr_hugepages=320 before starting the cluster")
     log(f"sizes {meta['sizes']}, {a.id_type} ids, repeat {a.repeat}, load {meta['load_start']}")
     results, failed = [], []
     for i, (p, n) in enumerate(a.sizes):

@@ -64,3 +64,32 @@ UPDATE bu.project_phases SET total_budget = 1 WHERE id = 31;
 SELECT check_no, passed, detail FROM phasemig_verify('bu') WHERE check_no = 6;
 
 DROP SCHEMA bu CASCADE;
+
+-- Sums are kept in cents while every value has at most two decimals (the
+-- usual numeric(15,2)), and in the wide fixed point from the first value
+-- that does not fit, earlier projects included: the baseline of one form
+-- and a verify in the other compare equal when the sums are.
+SELECT pm_legacy_schema('bn');
+ALTER TABLE bn.project_phases ALTER COLUMN capital_budget TYPE numeric;
+INSERT INTO bn.projects SELECT i, 'P' || i, '2025-01-01', '2025-01-31' FROM generate_series(1, 4) i;
+INSERT INTO bn.project_phases (id, project_id, phase_type, capital_budget, expense_budget, total_budget)
+SELECT 10 * i + k, i, (CASE k WHEN 1 THEN 'PLANNING' ELSE 'EXECUTION' END)::bn.phasetype, 1000.25 * i + k, 0.5 * k, NULL
+  FROM generate_series(1, 4) i, generate_series(1, 2) k;
+SELECT phasemig_upgrade('bn') -> 'budgets';
+SELECT passed, detail FROM phasemig_verify('bn') WHERE check_no = 7;
+-- A third decimal in the last project, its sum unchanged: verify widens
+-- after three projects in cents.
+UPDATE bn.project_phases SET capital_budget = capital_budget + 0.001 WHERE id = 41;
+UPDATE bn.project_phases SET capital_budget = capital_budget - 0.001 WHERE id = 42;
+SELECT passed, detail FROM phasemig_verify('bn') WHERE check_no = 7;
+-- The same third decimal moved to another project: both are named.
+UPDATE bn.project_phases SET capital_budget = capital_budget + 0.001 WHERE id = 42;
+UPDATE bn.project_phases SET capital_budget = capital_budget - 0.001 WHERE id = 11;
+SELECT passed, detail FROM phasemig_verify('bn') WHERE check_no = 7;
+-- Beyond 64 bits of cents: wide as well.
+UPDATE bn.project_phases SET capital_budget = capital_budget + 1e17 WHERE id = 21;
+UPDATE bn.project_phases SET capital_budget = capital_budget - 1e17 WHERE id = 22;
+UPDATE bn.project_phases SET capital_budget = capital_budget + 0.001 WHERE id = 11;
+UPDATE bn.project_phases SET capital_budget = capital_budget - 0.001 WHERE id = 42;
+SELECT passed, detail FROM phasemig_verify('bn') WHERE check_no = 7;
+DROP SCHEMA bn CASCADE;

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include <boost/sort/pdqsort/pdqsort.hpp>
 
@@ -147,32 +148,8 @@ std::string fixed_to_text(__int128 value, int dscale)
     return s;
 }
 
-void Budgets::add(const core::Key& project, const Datum* values, const bool* nulls)
-{
-    // Consecutive phases of one project share a record: the sums do not
-    // depend on the order within a project.
-    if (phases_.empty() || !(phases_.back().project == project))
-        phases_.push_back(PhaseBudget{project, BudgetSums{}});
-    BudgetSums& sums = phases_.back().sums;
-    for (int c = 0; c < 3; c++) {
-        if (nulls[c])
-            continue;
-        __int128 v;
-        int scale;
-        if (!numeric_to_fixed(values[c], v, scale)) {
-            exact_ = false;
-            continue;
-        }
-        if (scale > dscale_[c])
-            dscale_[c] = scale;
-        sums.sum[c] += v;
-        sums.any[c] = true;
-        overall_.sum[c] += v;
-        overall_.any[c] = true;
-    }
-}
-
 namespace {
+constexpr __int128 kPerCent = 10000;  // fixed point (10^-6) units per cent
 std::uint64_t project_hash(const core::Key& k, const BudgetSums& s) noexcept
 {
     std::uint64_t h = mix(k.hi ^ mix(k.lo));
@@ -186,46 +163,128 @@ std::uint64_t project_hash(const core::Key& k, const BudgetSums& s) noexcept
 }
 }  // namespace
 
+void Budgets::add(const core::Key& project, const Datum* values, const bool* nulls)
+{
+    __int128 v[3] = {0, 0, 0};
+    bool has[3] = {false, false, false};
+    bool narrow = !widened_;
+    for (int c = 0; c < 3; c++) {
+        if (nulls[c])
+            continue;
+        int scale;
+        if (!numeric_to_fixed(values[c], v[c], scale)) {
+            exact_ = false;
+            continue;
+        }
+        has[c] = true;
+        if (scale > dscale_[c])
+            dscale_[c] = scale;
+        overall_.sum[c] += v[c];
+        overall_.any[c] = true;
+        narrow = narrow && v[c] % kPerCent == 0;
+    }
+    // Consecutive phases of one project share a record: the sums do not
+    // depend on the order within a project.
+    if (narrow) {
+        const bool same = !phases_.empty() && phases_.back().project == project;
+        std::int64_t cents[3];
+        for (int c = 0; c < 3 && narrow; c++) {
+            const __int128 add = v[c] / kPerCent;
+            const std::int64_t before = same ? phases_.back().cents[c] : 0;
+            narrow = add >= INT64_MIN && add <= INT64_MAX &&
+                     !__builtin_add_overflow(before, static_cast<std::int64_t>(add), &cents[c]);
+        }
+        if (narrow) {
+            if (!same)
+                phases_.push_back(PhaseBudget{project, {0, 0, 0}, {false, false, false}});
+            PhaseBudget& r = phases_.back();
+            for (int c = 0; c < 3; c++) {
+                r.cents[c] = cents[c];
+                r.any[c] = r.any[c] || has[c];
+            }
+            return;
+        }
+    }
+    if (!widened_)
+        widen();
+    if (wide_.empty() || !(wide_.back().project == project))
+        wide_.push_back(WideBudget{project, BudgetSums{}});
+    BudgetSums& sums = wide_.back().sums;
+    for (int c = 0; c < 3; c++) {
+        sums.sum[c] += v[c];
+        sums.any[c] = sums.any[c] || has[c];
+    }
+}
+
+void Budgets::widen()
+{
+    wide_.reserve(phases_.capacity());
+    for (const PhaseBudget& r : phases_) {
+        WideBudget w{r.project, BudgetSums{}};
+        for (int c = 0; c < 3; c++) {
+            w.sums.sum[c] = static_cast<__int128>(r.cents[c]) * kPerCent;
+            w.sums.any[c] = r.any[c];
+        }
+        wide_.push_back(w);
+    }
+    core::HugeVector<PhaseBudget>().swap(phases_);
+    widened_ = true;
+}
+
 void Budgets::finish(const std::vector<core::Key>* split)
+{
+    if (widened_)
+        finish_records(wide_, split);
+    else
+        finish_records(phases_, split);
+}
+
+template <typename Record>
+void Budgets::finish_records(core::HugeVector<Record>& records, const std::vector<core::Key>* split)
 {
     // The sums and the digest do not depend on the order within a project.
     // Known runs: every record is a whole project but those of the split
     // projects, which are sorted together; else one sort of all.
-    core::HugeVector<PhaseBudget> rest;
+    core::HugeVector<Record> rest;
     if (split) {
         if (!split->empty()) {
             std::size_t kept = 0;
-            for (std::size_t i = 0; i < phases_.size(); i++) {
-                if (std::binary_search(split->begin(), split->end(), phases_[i].project))
-                    rest.push_back(phases_[i]);
+            for (std::size_t i = 0; i < records.size(); i++) {
+                if (std::binary_search(split->begin(), split->end(), records[i].project))
+                    rest.push_back(records[i]);
                 else
-                    phases_[kept++] = phases_[i];
+                    records[kept++] = records[i];
             }
-            phases_.resize(kept);
+            records.resize(kept);
         }
     } else {
-        rest.swap(phases_);
+        rest.swap(records);
     }
     boost::sort::pdqsort(rest.begin(), rest.end(),
-                         [](const PhaseBudget& a, const PhaseBudget& b) { return a.project < b.project; });
+                         [](const Record& a, const Record& b) { return a.project < b.project; });
     digest_ = 0;
     projects_ = 0;
-    for (const core::HugeVector<PhaseBudget>* part : {&phases_, &rest})
+    for (const core::HugeVector<Record>* part : {&records, &rest})
         for (std::size_t i = 0; i < part->size();) {
-            const core::HugeVector<PhaseBudget>& v = *part;
+            const core::HugeVector<Record>& v = *part;
             BudgetSums sums;
             std::size_t j = i;
             for (; j < v.size() && v[j].project == v[i].project; j++) {
                 for (int c = 0; c < 3; c++) {
-                    sums.sum[c] += v[j].sums.sum[c];
-                    sums.any[c] = sums.any[c] || v[j].sums.any[c];
+                    if constexpr (std::is_same_v<Record, WideBudget>) {
+                        sums.sum[c] += v[j].sums.sum[c];
+                        sums.any[c] = sums.any[c] || v[j].sums.any[c];
+                    } else {
+                        sums.sum[c] += static_cast<__int128>(v[j].cents[c]) * kPerCent;
+                        sums.any[c] = sums.any[c] || v[j].any[c];
+                    }
                 }
             }
             digest_ += project_hash(v[i].project, sums);
             projects_++;
             i = j;
         }
-    core::HugeVector<PhaseBudget>().swap(phases_);
+    core::HugeVector<Record>().swap(records);
 }
 
 std::optional<std::string> Budgets::text(int column) const

@@ -58,9 +58,15 @@ struct HugePageAllocator {
     }
 };
 
-// The big per-phase and per-project arrays: allocated once and filled, their
-// fresh pages cost a fault per 4 KiB page otherwise.
+// The big per-phase arrays, filled and read in order: plain allocations.
+// They were marked for huge pages too, which saved a little in a warm
+// backend, but where the kernel has to compact memory to find 2 MiB pages
+// (transparent_hugepage/defrag = madvise: compaction in the faulting
+// thread), a fresh backend waited for it: verify's phase stage at 10M took
+// 1.2 s instead of 0.48 s after a pause.  The hash maps (flat_map.hpp),
+// read in random order, keep huge pages for the TLB: the upgrade's map of
+// project dates, 64 MB at 10M assignments, is faster with them.
 template <typename T>
-using HugeVector = std::vector<T, HugePageAllocator<T>>;
+using BigVector = std::vector<T>;
 
 }  // namespace phasemig::core

@@ -46,7 +46,7 @@ public:
 
     std::size_t phase_count() const noexcept { return live_phases_; }
     std::size_t project_count() const noexcept { return project_count_; }
-    const HugeVector<Phase>& phases() const noexcept { return phases_; }
+    const BigVector<Phase>& phases() const noexcept { return phases_; }
     // Every project, in no particular order.
     template <typename F>
     void for_each_project(F&& f) const
@@ -129,11 +129,14 @@ private:
     std::vector<std::uint32_t> run_starts() const;
     bool build_from_runs();
 
-    HugeVector<Phase> phases_;
-    HugeVector<Day> prefix_max_end_;  // per phase, max end over its project's earlier phases
+    BigVector<Phase> phases_;
+    BigVector<Day> prefix_max_end_;  // per phase, max end over its project's earlier phases
     std::size_t project_count_ = 0;
-    // Open addressing over Projects themselves (count 0 = empty), linear probing.
-    std::vector<Project, HugePageAllocator<Project>> table_;
+    // Open addressing over Projects themselves (count 0 = empty), linear
+    // probing.  Not on huge pages: at 10M assignments the kernel's compaction
+    // for its 128 MB cost verify more (150-250 ms after a pause) than the
+    // TLB misses they save (about 30 ms).
+    std::vector<Project> table_;
     std::size_t mask_ = 0;
     // Assignments usually come in runs of the same project; remember the last.
     mutable const Project* last_ = nullptr;

@@ -124,7 +124,7 @@ public:
     }
 
     const std::vector<ProjectProblem>& problems() const { return problems_; }
-    const HugeVector<PlannedPhase>& planned() const { return planned_; }
+    const BigVector<PlannedPhase>& planned() const { return planned_; }
     const PlannedPhase* find(const Key& phase) const;
     // The same for phases asked for in the order they were added (a rewrite
     // of the table they were read from): `cursor` (0 at first) follows that
@@ -169,7 +169,7 @@ private:
     // updated since, its new version stored elsewhere) are gathered and
     // sorted at the end; when there are many, all are sorted once.  The
     // projects that have phases map to their dates.
-    HugeVector<LegacyPhase> phases_;
+    BigVector<LegacyPhase> phases_;
     std::size_t runs_ = 0;
     std::vector<Key> split_;
     // The project of each new run is looked up in dates_ a few runs later,
@@ -185,12 +185,12 @@ private:
     PhaseIndex restored_;  // the phases of restored projects (see holds())
     std::vector<ProjectProblem> problems_;
     std::vector<Key> duplicate_kinds_;
-    HugeVector<PlannedPhase> planned_;
+    BigVector<PlannedPhase> planned_;
     mutable FlatKeyMap<std::uint32_t> planned_by_id_;  // see find()
     mutable bool by_id_built_ = false;
     // Per phase in the order added: its index in planned_.
     static constexpr std::uint32_t kNotPlanned = ~std::uint32_t{0};
-    HugeVector<std::uint32_t> by_seq_;
+    BigVector<std::uint32_t> by_seq_;
     std::vector<std::string> strings_;
     std::unordered_map<std::string, std::uint32_t> string_ids_;
     std::size_t projects_restored_ = 0;

@@ -227,7 +227,7 @@ void Budgets::widen()
         }
         wide_.push_back(w);
     }
-    core::HugeVector<PhaseBudget>().swap(phases_);
+    core::BigVector<PhaseBudget>().swap(phases_);
     widened_ = true;
 }
 
@@ -240,12 +240,12 @@ void Budgets::finish(const std::vector<core::Key>* split)
 }
 
 template <typename Record>
-void Budgets::finish_records(core::HugeVector<Record>& records, const std::vector<core::Key>* split)
+void Budgets::finish_records(core::BigVector<Record>& records, const std::vector<core::Key>* split)
 {
     // The sums and the digest do not depend on the order within a project.
     // Known runs: every record is a whole project but those of the split
     // projects, which are sorted together; else one sort of all.
-    core::HugeVector<Record> rest;
+    core::BigVector<Record> rest;
     if (split) {
         if (!split->empty()) {
             std::size_t kept = 0;
@@ -264,9 +264,9 @@ void Budgets::finish_records(core::HugeVector<Record>& records, const std::vecto
                          [](const Record& a, const Record& b) { return a.project < b.project; });
     digest_ = 0;
     projects_ = 0;
-    for (const core::HugeVector<Record>* part : {&records, &rest})
+    for (const core::BigVector<Record>* part : {&records, &rest})
         for (std::size_t i = 0; i < part->size();) {
-            const core::HugeVector<Record>& v = *part;
+            const core::BigVector<Record>& v = *part;
             BudgetSums sums;
             std::size_t j = i;
             for (; j < v.size() && v[j].project == v[i].project; j++) {
@@ -284,7 +284,7 @@ void Budgets::finish_records(core::HugeVector<Record>& records, const std::vecto
             projects_++;
             i = j;
         }
-    core::HugeVector<Record>().swap(records);
+    core::BigVector<Record>().swap(records);
 }
 
 std::optional<std::string> Budgets::text(int column) const

@@ -62,10 +62,10 @@ private:
         BudgetSums sums;
     };
     template <typename Record>
-    void finish_records(core::HugeVector<Record>& records, const std::vector<core::Key>* split);
+    void finish_records(core::BigVector<Record>& records, const std::vector<core::Key>* split);
     void widen();
-    core::HugeVector<PhaseBudget> phases_;
-    core::HugeVector<WideBudget> wide_;  // once widened, every record
+    core::BigVector<PhaseBudget> phases_;
+    core::BigVector<WideBudget> wide_;  // once widened, every record
     bool widened_ = false;
     BudgetSums overall_;
     std::uint64_t digest_ = 0;

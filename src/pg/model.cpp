@@ -533,12 +533,12 @@ void PhaseStats::add_name(const core::Key& project, const char* name, std::size_
 
 void PhaseStats::finish(const std::vector<core::Key>* split)
 {
-    auto count_equal = [&](core::HugeVector<core::Key>& v, std::size_t b, std::size_t e) {
+    auto count_equal = [&](core::BigVector<core::Key>& v, std::size_t b, std::size_t e) {
         for (std::size_t i = b; i + 1 < e; i++)
             if (v[i] == v[i + 1])
                 duplicate_candidates++;
     };
-    core::HugeVector<core::Key> rest;
+    core::BigVector<core::Key> rest;
     if (split) {
         // Known runs: a name can repeat only within its project's run, but
         // for the split projects, compared together.
@@ -558,8 +558,8 @@ void PhaseStats::finish(const std::vector<core::Key>* split)
     }
     boost::sort::pdqsort(rest.begin(), rest.end());
     count_equal(rest, 0, rest.size());
-    core::HugeVector<core::Key>().swap(pairs);
-    core::HugeVector<std::pair<std::size_t, core::Key>>().swap(pair_runs);
+    core::BigVector<core::Key>().swap(pairs);
+    core::BigVector<std::pair<std::size_t, core::Key>>().swap(pair_runs);
     if (budgets_present)
         budgets.finish(split);
 }

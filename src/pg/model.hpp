@@ -133,8 +133,8 @@ struct PhaseStats {
     std::uint64_t duplicate_candidates = 0;  // (project, name) seen twice, by hash: confirmed in SQL
     std::vector<std::pair<std::string, std::uint64_t>> names;  // distribution
     core::FlatKeyMap<std::uint32_t> name_index;
-    core::HugeVector<core::Key> pairs;  // hashes of (project, name), until finish()
-    core::HugeVector<std::pair<std::size_t, core::Key>> pair_runs;  // each run of one project: start in pairs
+    core::BigVector<core::Key> pairs;  // hashes of (project, name), until finish()
+    core::BigVector<std::pair<std::size_t, core::Key>> pair_runs;  // each run of one project: start in pairs
     core::Key last_project;
     bool budgets_present = false;
     Budgets budgets;

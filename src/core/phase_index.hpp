@@ -133,10 +133,10 @@ private:
     BigVector<Day> prefix_max_end_;  // per phase, max end over its project's earlier phases
     std::size_t project_count_ = 0;
     // Open addressing over Projects themselves (count 0 = empty), linear
-    // probing.  Not on huge pages: at 10M assignments the kernel's compaction
-    // for its 128 MB cost verify more (150-250 ms after a pause) than the
-    // TLB misses they save (about 30 ms).
-    std::vector<Project> table_;
+    // probing.  Huge pages only up to 16 MiB (BigVector's): at 10M
+    // assignments the kernel's compaction for its 128 MB cost verify more
+    // (150-250 ms after a pause) than the TLB misses they save (about 30 ms).
+    BigVector<Project> table_;
     std::size_t mask_ = 0;
     // Assignments usually come in runs of the same project; remember the last.
     mutable const Project* last_ = nullptr;

@@ -87,6 +87,23 @@ class Result:
             print(f"FAIL: {what}", flush=True)
         return ok
 
+    def run(self, *parts, always=None, always_what=""):
+        """Runs each part (a function); an exception is a failed check, with
+        its traceback.  Then, whatever happened, the check `always()` (a
+        function returning whether `always_what` holds), then finish()."""
+        try:
+            for part in parts:
+                try:
+                    part()
+                except Exception as e:  # noqa: BLE001 - reported as a failed check
+                    import traceback
+                    traceback.print_exc()
+                    self.check(False, f"{part.__name__}: unexpected {type(e).__name__}: {e}")
+        finally:
+            if always is not None:
+                self.check(always(), always_what)
+        self.finish()
+
     def finish(self):
         took = time.time() - self.started
         print(f"{self.name} took {took:.1f} s", flush=True)

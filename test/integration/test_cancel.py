@@ -315,11 +315,4 @@ def memory():
 
 
 if __name__ == "__main__":
-    for part in (cancels, memory):
-        try:
-            part()
-        except Exception as e:  # noqa: BLE001
-            import traceback
-            traceback.print_exc()
-            R.check(False, f"{part.__name__}: unexpected exception: {e}")
-    R.finish()
+    R.run(cancels, memory)

@@ -194,12 +194,4 @@ def crashes(db):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # noqa: BLE001
-        import traceback
-        traceback.print_exc()
-        R.check(False, f"unexpected exception: {e}")
-    finally:
-        R.check(ensure_running(), "the cluster is running at the end")
-    R.finish()
+    R.run(main, always=ensure_running, always_what="the cluster is running at the end")

@@ -291,10 +291,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # noqa: BLE001 - reported as a failed check
-        import traceback
-        traceback.print_exc()
-        R.check(False, f"unexpected {type(e).__name__}: {e}")
-    R.finish()
+    R.run(main)

@@ -122,10 +122,4 @@ def check_replay(db, sock):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # noqa: BLE001
-        import traceback
-        traceback.print_exc()
-        R.check(False, f"unexpected exception: {e}")
-    R.finish()
+    R.run(main)

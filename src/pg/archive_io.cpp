@@ -117,6 +117,9 @@ void ChunkTableWriter::add(const unsigned char* bytes, std::size_t len, std::uin
         if (HeapTupleHasExternal(tuple) || tuple->t_len > TOAST_TUPLE_THRESHOLD) {
             heap_freetuple(tuple);
             end_direct();
+            MemoryContext old = MemoryContextSwitchTo(cxt_);
+            bistate_ = GetBulkInsertState();
+            MemoryContextSwitchTo(old);
         } else {
             put_direct(tuple);
             ExecClearTuple(slot);
@@ -177,9 +180,6 @@ void ChunkTableWriter::end_direct()
     pfree(page_);
     page_ = nullptr;
     direct_ = false;
-    MemoryContext old = MemoryContextSwitchTo(cxt_);
-    bistate_ = GetBulkInsertState();
-    MemoryContextSwitchTo(old);
 }
 
 void ChunkTableWriter::flush()
@@ -202,7 +202,8 @@ void ChunkTableWriter::finish()
     guarded([&] {
         end_direct();
         flush();
-        FreeBulkInsertState(bistate_);
+        if (bistate_)
+            FreeBulkInsertState(bistate_);
         table_finish_bulk_insert(rel_, TABLE_INSERT_SKIP_FSM);
         for (int i = 0; i < kBatch; i++)
             ExecDropSingleTupleTableSlot(slots_[i]);

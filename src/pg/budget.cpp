@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstring>
-#include <type_traits>
 
 #include <boost/sort/pdqsort/pdqsort.hpp>
 
@@ -216,17 +215,21 @@ void Budgets::add(const core::Key& project, const Datum* values, const bool* nul
     }
 }
 
+BudgetSums Budgets::sums_of(const PhaseBudget& r) noexcept
+{
+    BudgetSums s;
+    for (int c = 0; c < 3; c++) {
+        s.sum[c] = static_cast<__int128>(r.cents[c]) * kPerCent;
+        s.any[c] = r.any[c];
+    }
+    return s;
+}
+
 void Budgets::widen()
 {
     wide_.reserve(phases_.capacity());
-    for (const PhaseBudget& r : phases_) {
-        WideBudget w{r.project, BudgetSums{}};
-        for (int c = 0; c < 3; c++) {
-            w.sums.sum[c] = static_cast<__int128>(r.cents[c]) * kPerCent;
-            w.sums.any[c] = r.any[c];
-        }
-        wide_.push_back(w);
-    }
+    for (const PhaseBudget& r : phases_)
+        wide_.push_back(WideBudget{r.project, sums_of(r)});
     core::BigVector<PhaseBudget>().swap(phases_);
     widened_ = true;
 }
@@ -270,14 +273,10 @@ void Budgets::finish_records(core::BigVector<Record>& records, const std::vector
             BudgetSums sums;
             std::size_t j = i;
             for (; j < v.size() && v[j].project == v[i].project; j++) {
+                const BudgetSums r = sums_of(v[j]);
                 for (int c = 0; c < 3; c++) {
-                    if constexpr (std::is_same_v<Record, WideBudget>) {
-                        sums.sum[c] += v[j].sums.sum[c];
-                        sums.any[c] = sums.any[c] || v[j].sums.any[c];
-                    } else {
-                        sums.sum[c] += static_cast<__int128>(v[j].cents[c]) * kPerCent;
-                        sums.any[c] = sums.any[c] || v[j].any[c];
-                    }
+                    sums.sum[c] += r.sum[c];
+                    sums.any[c] = sums.any[c] || r.any[c];
                 }
             }
             digest_ += project_hash(v[i].project, sums);

@@ -61,6 +61,9 @@ private:
         core::Key project;
         BudgetSums sums;
     };
+    // A record's sums in the fixed point of BudgetSums, whichever its form.
+    static BudgetSums sums_of(const PhaseBudget& r) noexcept;
+    static const BudgetSums& sums_of(const WideBudget& r) noexcept { return r.sums; }
     template <typename Record>
     void finish_records(core::BigVector<Record>& records, const std::vector<core::Key>* split);
     void widen();

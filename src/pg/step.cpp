@@ -241,8 +241,8 @@ void drop_superseded_archives(const std::string& schema, const char* step, std::
                           "   AND NOT (target_schema = $1 AND run_id < $3))",
                       {Arg::of(schema), Arg::of(step), Arg::of(keep_run)});
         // The phase archive holds both steps' runs: TRUNCATEd when no other
-        // run is kept at all.  Either way the step then writes its archive
-        // into new storage, page by page (ChunkTableWriter).
+        // run is kept at all.  A TRUNCATEd archive gets new storage, which
+        // the step's archive is written into page by page (ChunkTableWriter).
         const bool nothing_else =
             only_superseded &&
             !spi_bool("SELECT EXISTS (SELECT 1 FROM " + ext.table("phasemig_run") +

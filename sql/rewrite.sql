@@ -147,6 +147,39 @@ SELECT phasemig_downgrade('rw') -> 'phase_fk_validation' AS phase_fk_validation;
 SELECT conname, convalidated FROM pg_constraint
  WHERE conrelid = 'resource_assignments'::regclass AND contype = 'f' ORDER BY conname;
 
+-- NOT NULL and the date check come back proven by the upgrade's own rewrite:
+-- it wrote every name and range from the plan and checked them as it wrote.
+-- Both are enforced from then on.  A check of another definition (here one
+-- the user changed, archived by the downgrade) is proven by ALTER TABLE's
+-- scan, and so is a description the user made NOT NULL: the rewrite writes
+-- NULL descriptions, which that scan refuses.
+SELECT phasemig_upgrade('rw') -> 'phase_check_validation' AS phase_check_validation;
+SELECT conname, convalidated, pg_get_constraintdef(oid) FROM pg_constraint
+ WHERE conrelid = 'project_phases'::regclass AND contype = 'c';
+SELECT attname, attnotnull FROM pg_attribute
+ WHERE attrelid = 'project_phases'::regclass AND attname IN ('name', 'start_date', 'end_date', 'description')
+ ORDER BY attnum;
+\set VERBOSITY terse
+UPDATE project_phases SET start_date = end_date + 1 WHERE id = 11;
+UPDATE project_phases SET name = NULL WHERE id = 11;
+\set VERBOSITY default
+UPDATE project_phases SET description = 'phase ' || id;
+ALTER TABLE project_phases ALTER COLUMN description SET NOT NULL;
+SELECT phasemig_downgrade('rw') -> 'assignments';
+\set VERBOSITY terse
+SELECT phasemig_upgrade('rw', restore => false) -> 'phase_check_validation' AS phase_check_validation;
+\set VERBOSITY default
+SELECT phasemig_upgrade('rw') -> 'phase_check_validation' AS phase_check_validation;
+SELECT id, description FROM project_phases ORDER BY id;
+ALTER TABLE project_phases ALTER COLUMN description DROP NOT NULL,
+  DROP CONSTRAINT check_phase_dates,
+  ADD CONSTRAINT check_phase_dates CHECK (start_date <= end_date AND end_date < DATE '2100-01-01');
+SELECT phasemig_downgrade('rw') -> 'assignments';
+SELECT phasemig_upgrade('rw') -> 'phase_check_validation' AS phase_check_validation;
+SELECT conname, convalidated, pg_get_constraintdef(oid) FROM pg_constraint
+ WHERE conrelid = 'project_phases'::regclass AND contype = 'c';
+SELECT phasemig_downgrade('rw') -> 'assignments';
+
 RESET search_path;
 DROP SCHEMA rw CASCADE;
 DROP ROLE pm_rw_reader;

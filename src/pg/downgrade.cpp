@@ -153,21 +153,7 @@ const char* validate_phase_fk(const Target& t)
         spi_exec("ALTER TABLE " + t.assignments.qualified + " VALIDATE CONSTRAINT " + kFkName);
         return "scan";
     }
-    const Oid conoid = static_cast<Oid>(std::stoul(*con));
-    const Oid relid = t.assignments.oid;
-    guarded([&] {
-        Relation conrel = table_open(ConstraintRelationId, RowExclusiveLock);
-        HeapTuple tup = SearchSysCacheCopy1(CONSTROID, ObjectIdGetDatum(conoid));
-        if (!HeapTupleIsValid(tup))
-            elog(ERROR, "cache lookup failed for constraint %u", conoid);
-        reinterpret_cast<Form_pg_constraint>(GETSTRUCT(tup))->convalidated = true;
-        CatalogTupleUpdate(conrel, &tup->t_self, tup);
-        InvokeObjectPostAlterHook(ConstraintRelationId, conoid, 0);
-        heap_freetuple(tup);
-        table_close(conrel, RowExclusiveLock);
-        CacheInvalidateRelcacheByRelid(relid);
-        CommandCounterIncrement();
-    });
+    mark_constraint_validated(t.assignments.oid, static_cast<Oid>(std::stoul(*con)));
     return "rewrite";
 }
 

@@ -137,6 +137,45 @@ void rewrite_table(Oid relid, const FillRowFn& fill, const std::function<void(st
     });
 }
 
+void mark_constraint_validated(Oid relid, Oid conoid)
+{
+    guarded([&] {
+        Relation conrel = table_open(ConstraintRelationId, RowExclusiveLock);
+        HeapTuple tup = SearchSysCacheCopy1(CONSTROID, ObjectIdGetDatum(conoid));
+        if (!HeapTupleIsValid(tup))
+            elog(ERROR, "cache lookup failed for constraint %u", conoid);
+        reinterpret_cast<Form_pg_constraint>(GETSTRUCT(tup))->convalidated = true;
+        CatalogTupleUpdate(conrel, &tup->t_self, tup);
+        InvokeObjectPostAlterHook(ConstraintRelationId, conoid, 0);
+        heap_freetuple(tup);
+        table_close(conrel, RowExclusiveLock);
+        CacheInvalidateRelcacheByRelid(relid);
+        CommandCounterIncrement();
+    });
+}
+
+void mark_not_null(Oid relid, const std::vector<const char*>& columns)
+{
+    guarded([&] {
+        Relation attrel = table_open(AttributeRelationId, RowExclusiveLock);
+        for (const char* column : columns) {
+            HeapTuple tup = SearchSysCacheCopyAttName(relid, column);
+            if (!HeapTupleIsValid(tup))
+                elog(ERROR, "cache lookup failed for column \"%s\" of relation %u", column, relid);
+            auto* att = reinterpret_cast<Form_pg_attribute>(GETSTRUCT(tup));
+            if (!att->attnotnull) {
+                att->attnotnull = true;
+                CatalogTupleUpdate(attrel, &tup->t_self, tup);
+            }
+            InvokeObjectPostAlterHook(RelationRelationId, relid, att->attnum);
+            heap_freetuple(tup);
+        }
+        table_close(attrel, RowExclusiveLock);
+        CacheInvalidateRelcacheByRelid(relid);
+        CommandCounterIncrement();
+    });
+}
+
 ColumnInput column_input(Oid relid, const char* column)
 {
     ColumnInput c;

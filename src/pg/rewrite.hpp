@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "pg/postgres_headers.hpp"
 
@@ -34,6 +35,13 @@ using FillRowFn = std::function<void(Datum* values, bool* nulls, const ItemPoint
 // COLUMN, whose default is what the rows read until now).  `on_progress` is
 // called between batches with the rows copied.
 void rewrite_table(Oid relid, const FillRowFn& fill, const std::function<void(std::uint64_t)>& on_progress = {});
+
+// What VALIDATE CONSTRAINT and SET NOT NULL record after their scans, for a
+// caller whose own rewrite wrote every row and checked what the scan would:
+// the constraint marked validated, the columns marked NOT NULL (catalog
+// updates, relcache invalidated, visible to the next command).
+void mark_constraint_validated(Oid relid, Oid conoid);
+void mark_not_null(Oid relid, const std::vector<const char*>& columns);
 
 // A column the rewrite fills from text, with its type's input function
 // (which applies a varchar's or char's length, or checks an enum's label).

@@ -160,12 +160,34 @@ std::uint64_t project_hash(const core::Key& k, const BudgetSums& s) noexcept
     }
     return h;
 }
+
+// v (fixed point) in whole cents, when it is one and fits 64 bits.  A
+// budget usually fits 64 bits already, where dividing by a constant is a
+// multiplication; an __int128's is a library call (two per value).
+bool to_cents(__int128 v, std::int64_t& cents) noexcept
+{
+    const auto small = static_cast<std::int64_t>(v);
+    if (small == v) {
+        if (small % static_cast<std::int64_t>(kPerCent) != 0)
+            return false;
+        cents = small / static_cast<std::int64_t>(kPerCent);
+        return true;
+    }
+    if (v % kPerCent != 0)
+        return false;
+    const __int128 q = v / kPerCent;
+    if (q < INT64_MIN || q > INT64_MAX)
+        return false;
+    cents = static_cast<std::int64_t>(q);
+    return true;
+}
 }  // namespace
 
 void Budgets::add(const core::Key& project, const Datum* values, const bool* nulls)
 {
     __int128 v[3] = {0, 0, 0};
     bool has[3] = {false, false, false};
+    std::int64_t add_cents[3] = {0, 0, 0};
     bool narrow = !widened_;
     for (int c = 0; c < 3; c++) {
         if (nulls[c])
@@ -180,7 +202,7 @@ void Budgets::add(const core::Key& project, const Datum* values, const bool* nul
             dscale_[c] = scale;
         overall_.sum[c] += v[c];
         overall_.any[c] = true;
-        narrow = narrow && v[c] % kPerCent == 0;
+        narrow = narrow && to_cents(v[c], add_cents[c]);
     }
     // Consecutive phases of one project share a record: the sums do not
     // depend on the order within a project.
@@ -188,10 +210,8 @@ void Budgets::add(const core::Key& project, const Datum* values, const bool* nul
         const bool same = !phases_.empty() && phases_.back().project == project;
         std::int64_t cents[3];
         for (int c = 0; c < 3 && narrow; c++) {
-            const __int128 add = v[c] / kPerCent;
             const std::int64_t before = same ? phases_.back().cents[c] : 0;
-            narrow = add >= INT64_MIN && add <= INT64_MAX &&
-                     !__builtin_add_overflow(before, static_cast<std::int64_t>(add), &cents[c]);
+            narrow = !__builtin_add_overflow(before, add_cents[c], &cents[c]);
         }
         if (narrow) {
             if (!same)

@@ -92,4 +92,25 @@ UPDATE bn.project_phases SET capital_budget = capital_budget - 1e17 WHERE id = 2
 UPDATE bn.project_phases SET capital_budget = capital_budget + 0.001 WHERE id = 11;
 UPDATE bn.project_phases SET capital_budget = capital_budget - 0.001 WHERE id = 42;
 SELECT passed, detail FROM phasemig_verify('bn') WHERE check_no = 7;
+-- Check 5 compares names within each run of one project's phases as it
+-- scans (here a new project's two phases, inserted together), and the
+-- projects met in more than one run over all their phases again (above).
+INSERT INTO bn.projects VALUES (5, 'P5', '2025-01-01', '2025-01-31');
+INSERT INTO bn.project_phases (id, project_id, name, start_date, end_date) VALUES
+  (51, 5, 'Build', '2025-01-01', '2025-01-15'), (52, 5, 'Build', '2025-01-16', '2025-01-31');
+SELECT check_no, passed, detail FROM phasemig_verify('bn') WHERE check_no = 5;
 DROP SCHEMA bn CASCADE;
+
+-- Phases in no order by project (every second phase inserted after all
+-- first ones): check 5 compares every project's names after a second scan.
+SELECT pm_legacy_schema('nm');
+INSERT INTO nm.projects SELECT i, 'P' || i, '2025-01-01', '2025-12-31' FROM generate_series(1, 200) i;
+INSERT INTO nm.project_phases (id, project_id, phase_type)
+SELECT 10 * i + 1, i, 'PLANNING' FROM generate_series(1, 200) i;
+INSERT INTO nm.project_phases (id, project_id, phase_type)
+SELECT 10 * i + 2, i, 'EXECUTION' FROM generate_series(1, 200) i;
+SELECT phasemig_upgrade('nm') -> 'phases_by_name';
+SELECT check_no, passed, detail FROM phasemig_verify('nm') WHERE check_no = 5;
+UPDATE nm.project_phases SET name = 'Planning' WHERE id IN (72, 1002);
+SELECT check_no, passed, detail FROM phasemig_verify('nm') WHERE check_no = 5;
+DROP SCHEMA nm CASCADE;

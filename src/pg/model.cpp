@@ -482,6 +482,21 @@ void tally_legacy_assignments(const Target& t, const KeyTypes& types, LegacyData
 
 // ---------------------------------------------------------------- upgraded
 
+PhaseStats::RecentName* PhaseStats::recent(const char* name, std::size_t len) noexcept
+{
+    for (std::size_t i = 0; i < recent_names.size() && i < recent_next; i++) {
+        RecentName& r = recent_names[i];
+        if (r.text.size() == len && std::memcmp(r.text.data(), name, len) == 0)
+            return &r;
+    }
+    return nullptr;
+}
+
+core::Key PhaseStats::name_hash(const char* name, std::size_t len) noexcept
+{
+    return core::Key{hash_bytes64(name, len, 0x243f6a8885a308d3ULL), hash_bytes64(name, len, 0x13198a2e03707344ULL)};
+}
+
 void PhaseStats::add_name(const core::Key& project, const char* name, std::size_t len)
 {
     bool blank_name = true;
@@ -492,19 +507,11 @@ void PhaseStats::add_name(const core::Key& project, const char* name, std::size_
     // Most phases carry one of a few names ("Planning", "Execution"): the
     // last ones met are compared byte by byte before anything is hashed.
     core::Key name_key;
-    RecentName* hit = nullptr;
-    for (std::size_t i = 0; i < recent_names.size() && i < recent_next; i++) {
-        RecentName& r = recent_names[i];
-        if (r.text.size() == len && std::memcmp(r.text.data(), name, len) == 0) {
-            hit = &r;
-            break;
-        }
-    }
-    if (hit) {
+    if (RecentName* hit = recent(name, len)) {
         name_key = hit->key;
         names[hit->index].second++;
     } else {
-        name_key = core::Key{hash_bytes64(name, len, 0x243f6a8885a308d3ULL), hash_bytes64(name, len, 0x13198a2e03707344ULL)};
+        name_key = name_hash(name, len);
         std::uint32_t index;
         if (std::uint32_t* idx = name_index.find(name_key)) {
             index = *idx;
@@ -522,46 +529,41 @@ void PhaseStats::add_name(const core::Key& project, const char* name, std::size_
             r.index = index;
         }
     }
-    // (project, name) pairs are compared in finish(): within each run of one
-    // project, or after one sort of all.
-    if (pairs.empty() || !(last_project == project)) {
-        pair_runs.emplace_back(pairs.size(), project);
-        last_project = project;
+    if (!run_open || !(run_project == project)) {
+        settle_run();
+        run_project = project;
+        run_open = true;
     }
+    run_names.push_back(name_key);
+}
+
+void PhaseStats::settle_run()
+{
+    // A duplicate is only a candidate (by hash): SQL confirms and names it.
+    if (run_names.size() > 1) {
+        std::sort(run_names.begin(), run_names.end());
+        for (std::size_t i = 0; i + 1 < run_names.size(); i++)
+            if (run_names[i] == run_names[i + 1])
+                duplicate_candidates++;
+    }
+    run_names.clear();
+}
+
+void PhaseStats::add_split_name(const core::Key& project, const char* name, std::size_t len)
+{
+    const RecentName* hit = recent(name, len);
+    const core::Key name_key = hit ? hit->key : name_hash(name, len);
     pairs.push_back(core::Key{core::KeyHash{}(project) ^ name_key.hi, project.lo ^ project.hi ^ name_key.lo});
 }
 
-void PhaseStats::finish(const std::vector<core::Key>* split)
+void PhaseStats::finish()
 {
-    auto count_equal = [&](core::BigVector<core::Key>& v, std::size_t b, std::size_t e) {
-        for (std::size_t i = b; i + 1 < e; i++)
-            if (v[i] == v[i + 1])
-                duplicate_candidates++;
-    };
-    core::BigVector<core::Key> rest;
-    if (split) {
-        // Known runs: a name can repeat only within its project's run, but
-        // for the split projects, compared together.
-        for (std::size_t r = 0; r < pair_runs.size(); r++) {
-            const std::size_t b = pair_runs[r].first;
-            const std::size_t e = r + 1 < pair_runs.size() ? pair_runs[r + 1].first : pairs.size();
-            if (!split->empty() && std::binary_search(split->begin(), split->end(), pair_runs[r].second)) {
-                rest.insert(rest.end(), pairs.begin() + static_cast<std::ptrdiff_t>(b),
-                            pairs.begin() + static_cast<std::ptrdiff_t>(e));
-            } else if (e - b > 1) {
-                std::sort(pairs.begin() + static_cast<std::ptrdiff_t>(b), pairs.begin() + static_cast<std::ptrdiff_t>(e));
-                count_equal(pairs, b, e);
-            }
-        }
-    } else {
-        rest.swap(pairs);
-    }
-    boost::sort::pdqsort(rest.begin(), rest.end());
-    count_equal(rest, 0, rest.size());
+    settle_run();
+    boost::sort::pdqsort(pairs.begin(), pairs.end());
+    for (std::size_t i = 0; i + 1 < pairs.size(); i++)
+        if (pairs[i] == pairs[i + 1])
+            duplicate_candidates++;
     core::BigVector<core::Key>().swap(pairs);
-    core::BigVector<std::pair<std::size_t, core::Key>>().swap(pair_runs);
-    if (budgets_present)
-        budgets.finish(split);
 }
 
 std::string PhaseStats::distribution() const
@@ -587,6 +589,10 @@ std::string PhaseStats::distribution() const
     return out.empty() ? "no phases" : out;
 }
 
+// Up to this many projects met in more than one run have their names
+// compared by SQL (an index scan each); more take a second scan.
+constexpr std::size_t kSplitNamesBySql = 10000;
+
 void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data, UpgradedLoad what)
 {
     const Table& pp = t.phases;
@@ -604,12 +610,6 @@ void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data, U
         data.phase_project.reserve(expected);
     if (budgets)
         st.budgets.reserve(expected);
-    if (with_stats) {
-        // Reserved (address space only until used): grown by doubling, the
-        // copies would touch as much fresh memory again.
-        st.pairs.reserve(expected);
-        st.pair_runs.reserve(expected);
-    }
     core::DelayedPuts<core::Key> owner_puts(data.phase_project);
     scan_table(pp.oid, attrs, [&](const Datum* v, const bool* n) {
         data.phases++;
@@ -650,7 +650,42 @@ void load_upgraded(const Target& t, const KeyTypes& types, UpgradedData& data, U
     owner_puts.finish();
     data.index.finalize();
     // The index saw the same phases in the same order (those of a project).
-    st.finish(data.index.by_runs() ? &data.index.split_projects() : nullptr);
+    const std::vector<core::Key>* split = data.index.by_runs() ? &data.index.split_projects() : nullptr;
+    if (with_stats) {
+        // Names were compared within each run of one project.  A project
+        // met in more than one run (a phase updated since the table was
+        // written lies elsewhere) is compared again over all its phases: a
+        // few by SQL through the project_id index, many (or all, when the
+        // phases came in no order by project) by a second scan.
+        if (split && !split->empty() && split->size() <= kSplitNamesBySql) {
+            std::string keys = "{";
+            for (std::size_t i = 0; i < split->size(); i++)
+                keys += (i ? "," : "") + key_to_text((*split)[i], phase_fk);
+            keys += "}";
+            const Column& pc = pp.col("project_id");
+            const std::string type = guarded([&] { return std::string(format_type_be_qualified(pc.type)); });
+            const auto dups = spi_value("SELECT count(*) FROM (SELECT FROM " + pp.qualified +
+                                            " WHERE project_id OPERATOR(pg_catalog.=) ANY ($1::text[]::" + type +
+                                            "[]) AND name IS NOT NULL GROUP BY project_id, name"
+                                            " HAVING count(*) > 1) d",
+                                        {Arg::of(keys)});
+            st.duplicate_candidates += dups ? std::stoull(*dups) : 0;
+        } else if (!split || !split->empty()) {
+            scan_table(pp.oid, {pp.col("project_id").attnum, pp.col("name").attnum},
+                       [&](const Datum* v, const bool* n) {
+                           if (n[0] || n[1])
+                               return;
+                           const core::Key project = datum_to_key(v[0], phase_fk);
+                           if (split && !std::binary_search(split->begin(), split->end(), project))
+                               return;
+                           text* name = DatumGetTextPP(v[1]);
+                           st.add_split_name(project, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+                       });
+        }
+        st.finish();
+    }
+    if (budgets)
+        st.budgets.finish(split);
 }
 
 void check_coverage_all(const Target& t, const KeyTypes& types, UpgradedData& data)

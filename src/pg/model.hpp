@@ -133,9 +133,13 @@ struct PhaseStats {
     std::uint64_t duplicate_candidates = 0;  // (project, name) seen twice, by hash: confirmed in SQL
     std::vector<std::pair<std::string, std::uint64_t>> names;  // distribution
     core::FlatKeyMap<std::uint32_t> name_index;
-    core::BigVector<core::Key> pairs;  // hashes of (project, name), until finish()
-    core::BigVector<std::pair<std::size_t, core::Key>> pair_runs;  // each run of one project: start in pairs
-    core::Key last_project;
+    // Names are compared within each run of one project's phases as the
+    // scan meets them (a handful at a time, nothing kept); the projects met
+    // in more than one run are compared again after a second scan (pairs).
+    core::Key run_project;
+    bool run_open = false;
+    std::vector<core::Key> run_names;   // the current run's name hashes
+    core::BigVector<core::Key> pairs;   // (project, name) hashes of split projects, second scan
     bool budgets_present = false;
     Budgets budgets;
 
@@ -149,10 +153,15 @@ struct PhaseStats {
     std::array<RecentName, 4> recent_names;
     std::size_t recent_next = 0;
 
+    // First scan: every named phase of a project, in scan order.
     void add_name(const core::Key& project, const char* name, std::size_t len);
-    // split: PhaseIndex::split_projects() when the index saw the same phases
-    // in the same order and found runs; nullptr: one sort of all.
-    void finish(const std::vector<core::Key>* split = nullptr);
+    // Second scan, only when needed (see load_upgraded): every named phase
+    // of the projects met in more than one run.
+    void add_split_name(const core::Key& project, const char* name, std::size_t len);
+    void finish();
+    RecentName* recent(const char* name, std::size_t len) noexcept;
+    static core::Key name_hash(const char* name, std::size_t len) noexcept;
+    void settle_run();
     std::string distribution() const;  // "Planning: 3, Execution: 5"
 };
 

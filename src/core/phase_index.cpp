@@ -63,18 +63,22 @@ void PhaseIndex::size_table(std::size_t projects)
     while (capacity * 3 < projects * 4)
         capacity <<= 1;
     table_.assign(capacity, Project{});
+    tags_.assign(capacity, 0);
+    far_ = capacity * sizeof(Project) > far_table_bytes_;
     mask_ = capacity - 1;
 }
 
 bool PhaseIndex::insert(const Project& p) noexcept
 {
-    std::size_t h = KeyHash{}(p.id) & mask_;
+    const std::size_t hash = KeyHash{}(p.id);
+    std::size_t h = hash & mask_;
     while (table_[h].count != 0) {
         if (table_[h].id == p.id)
             return false;
         h = (h + 1) & mask_;
     }
     table_[h] = p;
+    tags_[h] = tag_of(hash);
     return true;
 }
 
@@ -200,6 +204,7 @@ bool PhaseIndex::build_from_runs()
 void PhaseIndex::finalize()
 {
     table_.clear();
+    tags_.clear();
     split_.clear();
     project_count_ = 0;
     last_ = nullptr;

@@ -32,6 +32,12 @@ public:
         Range inline_ranges[kInline] = {};
     };
 
+    // A table larger than far_table_bytes is read through its tags (see
+    // prefetch_hashed); a smaller one mostly stays in the last-level cache,
+    // where the tags cost more than the second line they save.
+    static constexpr std::size_t kFarTableBytes = std::size_t{32} << 20;
+    explicit PhaseIndex(std::size_t far_table_bytes = kFarTableBytes) noexcept : far_table_bytes_(far_table_bytes) {}
+
     void reserve(std::size_t phases) { phases_.reserve(phases); }
     void add(const Key& project, const Key& phase, Range range);
     // Orders each project's phases by (start, id) and builds the lookup; call
@@ -62,16 +68,20 @@ public:
     {
         if (last_ && last_->id == project)
             return last_;
-        if (table_.empty())
+        if (tags_.empty())
             return nullptr;
         std::size_t h = hash & mask_;
-        while (table_[h].count != 0) {
-            if (table_[h].id == project) {
-                last_ = &table_[h];
-                return last_;
-            }
-            h = (h + 1) & mask_;
+        if (far_) {
+            // The tags, where prefetch_hashed loaded only the slot they name.
+            const std::uint8_t tag = tag_of(hash);
+            for (std::uint8_t g; (g = tags_[h]) != 0; h = (h + 1) & mask_)
+                if (g == tag && table_[h].id == project)
+                    return last_ = &table_[h];
+            return nullptr;
         }
+        for (; table_[h].count != 0; h = (h + 1) & mask_)
+            if (table_[h].id == project)
+                return last_ = &table_[h];
         return nullptr;
     }
     // Starts loading the hash slot of a project that will be looked up soon:
@@ -82,13 +92,35 @@ public:
     // who then looks it up with find_hashed().
     void prefetch_hashed(std::size_t hash) const noexcept
     {
-        if (table_.empty())
+        if (tags_.empty())
             return;
-        // The next slot too: at the table's load, about two lookups in five
-        // probe past the first slot.
-        const std::size_t h = hash & mask_;
-        prefetch_read(&table_[h]);
-        prefetch_read(&table_[(h + 1) & mask_]);
+        const std::size_t home = hash & mask_;
+        if (!far_) {
+            // The next slot too: at the table's load, about two lookups in
+            // five probe past the first slot.
+            prefetch_read(&table_[home]);
+            prefetch_read(&table_[(home + 1) & mask_]);
+            return;
+        }
+        // A table beyond the caches: its tags (a byte per slot, in cache)
+        // tell which slot holds the project, or that none does, so one line
+        // is loaded per lookup, not the next slot's as well.
+        const std::uint8_t tag = tag_of(hash);
+        for (std::size_t h = home;; h = (h + 1) & mask_) {
+            const std::uint8_t g = tags_[h];
+            if (g == 0)
+                return;
+            if (g == tag) {
+                prefetch_read(&table_[h]);
+                return;
+            }
+        }
+    }
+    // Further ahead than prefetch_hashed(): the tags it reads (far tables only).
+    void prefetch_tag(std::size_t hash) const noexcept
+    {
+        if (far_)
+            prefetch_read(&tags_[hash & mask_]);
     }
 
     // The date rule: nullptr when no phase of the project holds the day.
@@ -137,6 +169,11 @@ private:
     // assignments the kernel's compaction for its 128 MB cost verify more
     // (150-250 ms after a pause) than the TLB misses they save (about 30 ms).
     BigVector<Project> table_;
+    // Per slot: 0 empty, else 7 high bits of the project's hash (odd).
+    BigVector<std::uint8_t> tags_;
+    std::size_t far_table_bytes_;
+    bool far_ = false;  // table larger than far_table_bytes_
+    static std::uint8_t tag_of(std::size_t hash) noexcept { return static_cast<std::uint8_t>((hash >> 56) | 1); }
     std::size_t mask_ = 0;
     // Assignments usually come in runs of the same project; remember the last.
     mutable const Project* last_ = nullptr;

@@ -825,6 +825,8 @@ void tally_upgraded_assignments(const Target& t, const KeyTypes& types, std::opt
                 for (std::size_t i = 0; i < b.n; i++)
                     hash[i] = core::KeyHash{}(b.keys[0][i]);
                 for (std::size_t i = 0; i < b.n; i++) {
+                    if (i + 2 * kPrefetch < b.n)
+                        data.index.prefetch_tag(hash[i + 2 * kPrefetch]);
                     if (i + kPrefetch < b.n)
                         data.index.prefetch_hashed(hash[i + kPrefetch]);
                     AssignmentRow row;

@@ -436,7 +436,9 @@ TEST(PhaseIndex, RandomAgainstBruteForce)
 {
     Rng rng;
     std::uint64_t queries = 0, projects_total = 0, many_phase_projects = 0, matched = 0, unmatched = 0;
-    for (int round = 0; round < 6; round++) {
+    // Rounds 6 to 11 repeat 0 to 5 with the table read through its tags, as
+    // a table beyond the caches is.
+    for (int round = 0; round < 12; round++) {
         std::unordered_set<Key, KeyHash> used_ids;
         std::vector<std::pair<Key, std::vector<RawPhase>>> projects;
         const int n_projects = 2500;
@@ -446,13 +448,13 @@ TEST(PhaseIndex, RandomAgainstBruteForce)
                 pid = rng.key();
             while (!used_ids.insert(pid).second);
             // Some rounds sit at the ends of the int32 day range.
-            const Day base = round == 4   ? static_cast<Day>(std::numeric_limits<Day>::min() + 20)
-                             : round == 5 ? static_cast<Day>(std::numeric_limits<Day>::max() - 3000)
+            const Day base = round % 6 == 4   ? static_cast<Day>(std::numeric_limits<Day>::min() + 20)
+                             : round % 6 == 5 ? static_cast<Day>(std::numeric_limits<Day>::max() - 3000)
                                           : static_cast<Day>(rng.range(-100000, 100000));
             projects.emplace_back(pid, random_project(rng, used_ids, base));
             many_phase_projects += projects.back().second.size() > 8;
         }
-        PhaseIndex idx;
+        PhaseIndex idx(round < 6 ? PhaseIndex::kFarTableBytes : 0);
         std::vector<std::tuple<Key, Key, Range>> adds;
         for (const auto& [pid, phases] : projects)
             for (const auto& p : phases)
@@ -518,6 +520,8 @@ TEST(PhaseIndex, RandomAgainstBruteForce)
         auto check = [&](std::size_t pi, Day day, std::uint64_t case_no) {
             const auto& [pid, phases] = projects[pi];
             const RawPhase* want = brute_match(phases, day);
+            idx.prefetch_tag(KeyHash{}(pid));
+            idx.prefetch(pid);
             const PhaseIndex::Phase* got = idx.match(pid, day);
             if (want) {
                 ASSERT_NE(got, nullptr) << where(rng, case_no) << " project " << key_str(pid) << " day " << day;
@@ -564,13 +568,18 @@ TEST(PhaseIndex, RandomAgainstBruteForce)
             if (::testing::Test::HasFatalFailure())
                 return;
         }
-        // A project the index does not know.
-        Key stranger;
-        do
-            stranger = rng.key();
-        while (used_ids.count(stranger));
-        ASSERT_EQ(idx.find(stranger), nullptr);
-        ASSERT_EQ(idx.match(stranger, 0), nullptr);
+        // Projects the index does not know (the last-project cache holds
+        // another): many, so that some probe past slots with their tag.
+        for (int k = 0; k < 5000; k++) {
+            Key stranger;
+            do
+                stranger = rng.key();
+            while (used_ids.count(stranger));
+            idx.prefetch_tag(KeyHash{}(stranger));
+            idx.prefetch(stranger);
+            ASSERT_EQ(idx.find(stranger), nullptr);
+            ASSERT_EQ(idx.match(stranger, 0), nullptr);
+        }
         projects_total += projects.size();
     }
     EXPECT_GE(projects_total, 10000u);

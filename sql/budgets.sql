@@ -62,6 +62,16 @@ SELECT phasemig_downgrade('bu') -> 'budgets';
 SELECT check_no, passed, detail FROM phasemig_verify('bu') WHERE check_no IN (6, 7);
 UPDATE bu.project_phases SET total_budget = 1 WHERE id = 31;
 SELECT check_no, passed, detail FROM phasemig_verify('bu') WHERE check_no = 6;
+UPDATE bu.project_phases SET total_budget = 3 WHERE id = 31;
+-- Projects whose legacy phases lie apart are summed whole as well.
+UPDATE bu.project_phases SET total_budget = total_budget + 1 WHERE id = 11;
+UPDATE bu.project_phases SET total_budget = total_budget - 1 WHERE id = 22;
+SELECT ctid, id, project_id FROM bu.project_phases ORDER BY ctid;
+SELECT check_no, passed, detail FROM phasemig_verify('bu') WHERE check_no = 6;
+UPDATE bu.project_phases SET total_budget = total_budget - 1 WHERE id = 11;
+UPDATE bu.project_phases SET total_budget = total_budget + 1 WHERE id = 22;
+SELECT ctid, id, project_id FROM bu.project_phases ORDER BY ctid;
+SELECT check_no, passed, detail FROM phasemig_verify('bu') WHERE check_no = 6;
 
 DROP SCHEMA bu CASCADE;
 

@@ -37,7 +37,8 @@ public:
     void add(const core::Key& project, const Datum* values, const bool* nulls);
     void reserve(std::size_t phases) { phases_.reserve(phases); }  // an upper bound (narrow records)
     // split: as PhaseIndex::split_projects() when the phases were added in
-    // the index's order and it found runs; nullptr: sort all.
+    // the index's order and it found runs; nullptr: found here (the projects
+    // met in more than one record), or one sort of all.
     void finish(const std::vector<core::Key>* split = nullptr);
     bool exact() const noexcept { return exact_; }
     const BudgetSums& overall() const noexcept { return overall_; }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <vector>
 
 namespace phasemig::core {
 
@@ -88,6 +89,40 @@ struct KeyHash {
         x ^= x >> 31;
         return static_cast<std::size_t>(x);
     }
+};
+
+// A set of keys as one bit per hash (a Bloom filter with one hash
+// function): test() is true for every key set, and for about one other
+// key in `bits_per_key`.  For the quick looks that tell which projects may
+// have been met twice without a hash table of them.
+class KeyBits {
+public:
+    KeyBits(std::size_t keys, std::size_t bits_per_key)
+    {
+        std::size_t bits = 64;
+        while (bits < keys * bits_per_key)
+            bits <<= 1;
+        words_.assign(bits / 64, 0);
+        mask_ = bits - 1;
+    }
+    bool test(const Key& k) const noexcept
+    {
+        const std::size_t h = KeyHash{}(k) & mask_;
+        return (words_[h >> 6] >> (h & 63)) & 1;
+    }
+    // Sets the key's bit; returns whether it was set already.
+    bool test_and_set(const Key& k) noexcept
+    {
+        const std::size_t h = KeyHash{}(k) & mask_;
+        const std::uint64_t bit = std::uint64_t{1} << (h & 63);
+        const bool was = (words_[h >> 6] & bit) != 0;
+        words_[h >> 6] |= bit;
+        return was;
+    }
+
+private:
+    std::vector<std::uint64_t> words_;
+    std::size_t mask_ = 0;
 };
 
 }  // namespace phasemig::core

@@ -116,17 +116,10 @@ bool PhaseIndex::build_from_runs()
         // project, 16 bits per run.  A run whose bit is set already met its
         // project before (or collided, for about one run in 16).  Phases in
         // no order by project show that in most runs: one sort then.
-        std::size_t bits = 64;
-        while (bits < n_runs * 16)
-            bits <<= 1;
-        std::vector<std::uint64_t> seen(bits / 64, 0);
+        KeyBits seen(n_runs, 16);
         std::size_t again = 0;
-        for (std::size_t r = 0; r < n_runs; r++) {
-            const std::size_t h = KeyHash{}(phases_[runs[r]].project) & (bits - 1);
-            const std::uint64_t bit = std::uint64_t{1} << (h & 63);
-            again += (seen[h >> 6] & bit) != 0;
-            seen[h >> 6] |= bit;
-        }
+        for (std::size_t r = 0; r < n_runs; r++)
+            again += seen.test_and_set(phases_[runs[r]].project);
         if (again > n_runs / 8 + 16)
             return false;
     }

@@ -271,19 +271,13 @@ void Budgets::finish_records(core::BigVector<Record>& records, const std::vector
     // Phases in no order by project show that in many records: one sort.
     std::vector<core::Key> found;
     if (!split) {
-        std::size_t bits = 64;
-        while (bits < records.size() * 16)
-            bits <<= 1;
-        std::vector<std::uint64_t> seen(bits / 64, 0);
+        core::KeyBits seen(records.size(), 16);
         for (const Record& r : records) {
-            const std::size_t h = core::KeyHash{}(r.project) & (bits - 1);
-            const std::uint64_t bit = std::uint64_t{1} << (h & 63);
-            if (seen[h >> 6] & bit) {
+            if (seen.test_and_set(r.project)) {
                 found.push_back(r.project);
                 if (found.size() > records.size() / 8 + 16)
                     break;
             }
-            seen[h >> 6] |= bit;
         }
         if (found.size() <= records.size() / 8 + 16) {
             std::sort(found.begin(), found.end());
@@ -300,18 +294,12 @@ void Budgets::finish_records(core::BigVector<Record>& records, const std::vector
             // A bit per hash of a split project first: most records are of
             // none, and skip the binary search (at 10M assignments, 1M
             // searches in tens of thousands of candidates took 70 ms).
-            std::size_t bits = 64;
-            while (bits < split->size() * 64)
-                bits <<= 1;
-            std::vector<std::uint64_t> maybe(bits / 64, 0);
-            for (const core::Key& k : *split) {
-                const std::size_t h = core::KeyHash{}(k) & (bits - 1);
-                maybe[h >> 6] |= std::uint64_t{1} << (h & 63);
-            }
+            core::KeyBits maybe(split->size(), 64);
+            for (const core::Key& k : *split)
+                maybe.test_and_set(k);
             std::size_t kept = 0;
             for (std::size_t i = 0; i < records.size(); i++) {
-                const std::size_t h = core::KeyHash{}(records[i].project) & (bits - 1);
-                if ((maybe[h >> 6] >> (h & 63) & 1) &&
+                if (maybe.test(records[i].project) &&
                     std::binary_search(split->begin(), split->end(), records[i].project))
                     rest.push_back(records[i]);
                 else

@@ -269,3 +269,31 @@ TEST(Key, UsableInUnorderedSet)
         EXPECT_EQ(set.count(k), 1u);
     EXPECT_EQ(set.count(Key{0xdeadbeef, 0xfeedface}), 0u);
 }
+
+TEST(KeyBits, EverySetKeyTestsTrueAndFewOthersDo)
+{
+    Rng rng;
+    const std::size_t n = 20000;
+    phasemig::core::KeyBits bits(n, 16);
+    std::unordered_set<Key, KeyHash> held;
+    std::size_t was_set = 0;
+    for (std::size_t i = 0; i < n; i++) {
+        const Key k = rng.key();
+        held.insert(k);
+        was_set += bits.test_and_set(k);
+        EXPECT_TRUE(bits.test(k));
+        EXPECT_TRUE(bits.test_and_set(k));  // set now
+    }
+    // Earlier keys' bits collide with about one new key in 16 at most.
+    EXPECT_LT(was_set, n / 16);
+    std::size_t others = 0, tried = 0;
+    for (int i = 0; i < 100000; i++) {
+        const Key k = rng.key();
+        if (held.count(k))
+            continue;
+        tried++;
+        others += bits.test(k);
+    }
+    EXPECT_GT(others, 0u);
+    EXPECT_LT(others, tried / 8);
+}

@@ -222,7 +222,7 @@ bool standard_date_check(const std::string& def)
 // 10M assignments.  Otherwise ALTER TABLE's scan decides (and names a row
 // that fails).  Returns "rewrite" or "scan".
 const char* rewrite_phases(const Target& t, const KeyTypes& types, const core::UpgradePlanner& planner,
-                    const std::vector<NewColumn>& cols, const std::string& check_def)
+                           const std::vector<NewColumn>& cols, const std::string& check_def)
 {
     spi_exec("ALTER TABLE " + t.phases.qualified + " DROP COLUMN phase_type");
 

@@ -537,15 +537,23 @@ void PhaseStats::add_name(const core::Key& project, const char* name, std::size_
     run_names.push_back(name_key);
 }
 
+namespace {
+// Sorts the keys and counts those equal to the one before.
+template <typename Keys>
+std::uint64_t sorted_repeats(Keys& keys)
+{
+    boost::sort::pdqsort(keys.begin(), keys.end());
+    std::uint64_t n = 0;
+    for (std::size_t i = 0; i + 1 < keys.size(); i++)
+        n += keys[i] == keys[i + 1];
+    return n;
+}
+}  // namespace
+
 void PhaseStats::settle_run()
 {
     // A duplicate is only a candidate (by hash): SQL confirms and names it.
-    if (run_names.size() > 1) {
-        std::sort(run_names.begin(), run_names.end());
-        for (std::size_t i = 0; i + 1 < run_names.size(); i++)
-            if (run_names[i] == run_names[i + 1])
-                duplicate_candidates++;
-    }
+    duplicate_candidates += sorted_repeats(run_names);
     run_names.clear();
 }
 
@@ -559,10 +567,7 @@ void PhaseStats::add_split_name(const core::Key& project, const char* name, std:
 void PhaseStats::finish()
 {
     settle_run();
-    boost::sort::pdqsort(pairs.begin(), pairs.end());
-    for (std::size_t i = 0; i + 1 < pairs.size(); i++)
-        if (pairs[i] == pairs[i + 1])
-            duplicate_candidates++;
+    duplicate_candidates += sorted_repeats(pairs);
     core::BigVector<core::Key>().swap(pairs);
 }
 

@@ -201,6 +201,7 @@ void PhaseIndex::finalize()
     split_.clear();
     project_count_ = 0;
     last_ = nullptr;
+    prefix_max_end_.reserve(phases_.capacity());  // the same room as phases_
     prefix_max_end_.resize(phases_.size());
     // Phases usually come grouped by project (created together, and kept in
     // that order by the steps' rewrites of project_phases): then no sort of

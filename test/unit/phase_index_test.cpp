@@ -588,3 +588,29 @@ TEST(PhaseIndex, RandomAgainstBruteForce)
     EXPECT_GT(matched, 10000u);
     EXPECT_GT(unmatched, 10000u);
 }
+
+// A few projects met in two runs (a phase updated since the table was
+// written) are copied to the end of the phases reserved for: the array of
+// all phases is not moved (a new array of every phase to fault in).
+TEST(PhaseIndex, SplitProjectsStayInTheReservedArray)
+{
+    constexpr std::uint64_t kProjects = 50000;
+    PhaseIndex idx;
+    idx.reserve(kProjects * 2);
+    for (std::uint64_t p = 1; p <= kProjects; p++) {
+        idx.add(K(p), K(p * 2), Range{0, 9});
+        if (p > 2)
+            idx.add(K(p), K(p * 2 + 1), Range{10, 19});
+    }
+    // The second phase of two projects comes at the end, as an update leaves it.
+    idx.add(K(1), K(3), Range{10, 19});
+    idx.add(K(2), K(5), Range{10, 19});
+    const PhaseIndex::Phase* before = idx.phases().data();
+    idx.finalize();
+    ASSERT_TRUE(idx.by_runs());
+    EXPECT_EQ(idx.split_projects(), (std::vector<Key>{K(1), K(2)}));
+    EXPECT_EQ(idx.phases().data(), before);
+    EXPECT_EQ(idx.match(K(1), 15)->id, K(3));
+    EXPECT_EQ(idx.match(K(2), 5)->id, K(4));
+    EXPECT_EQ(idx.match(K(kProjects), 15)->id, K(kProjects * 2 + 1));
+}

@@ -67,16 +67,25 @@ struct HugePageAllocator {
     }
 };
 
-// The big per-phase arrays, filled and read in order: huge pages up to
-// 16 MiB.  Marked for huge pages whatever their size, a fresh backend waited
-// for the kernel to compact memory to find them (transparent_hugepage/defrag
-// = madvise compacts in the faulting thread): verify's phase stage at 10M
-// took 1.2 s after a pause instead of 0.48 s with plain allocations.  A few
-// 2 MiB pages come without compaction, and save a fault per 4 KiB (verify's
-// phase stage at 1M: 41 -> 30 ms).  The hash maps (flat_map.hpp), read in
-// random order, keep huge pages at any size, for the TLB: the upgrade's map
-// of project dates, 64 MB at 10M assignments, is faster with them.
+// The big per-phase arrays, filled and read in order: 4 KiB pages.  Huge
+// pages fault in faster when the guest has them at hand (0.04 ms per MB on
+// this VM) but much slower when they come from memory the VM returned to the
+// host (2.2 ms per MB: free page reporting hands back free blocks of 8 MB
+// and more, where 2 MiB pages come from); 4 KiB pages come from smaller free
+// blocks, 0.4 ms per MB either way.  A step runs in a fresh backend seconds
+// after another freed its memory: verify's phase stage at 1M took 25-62 ms
+// with huge pages, 32-36 ms without.  In-order reads need no huge pages for
+// the TLB.
 template <typename T>
-using BigVector = std::vector<T, HugePageAllocator<T, std::size_t{16} << 20>>;
+using BigVector = std::vector<T, HugePageAllocator<T, 0>>;
+
+// Tables read in random order: huge pages up to 16 MiB, for the TLB.  Marked
+// whatever their size, a fresh backend waited for the kernel to compact
+// memory to find them (transparent_hugepage/defrag = madvise compacts in the
+// faulting thread).  The hash maps (flat_map.hpp) keep huge pages at any
+// size: the upgrade's map of project dates, 64 MB at 10M assignments, is
+// faster with them.
+template <typename T>
+using TableVector = std::vector<T, HugePageAllocator<T, std::size_t{16} << 20>>;
 
 }  // namespace phasemig::core

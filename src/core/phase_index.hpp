@@ -168,12 +168,12 @@ private:
     BigVector<Day> prefix_max_end_;  // per phase, max end over its project's earlier phases
     std::size_t project_count_ = 0;
     // Open addressing over Projects themselves (count 0 = empty), linear
-    // probing.  Huge pages only up to 16 MiB (BigVector's): at 10M
+    // probing.  Huge pages only up to 16 MiB (TableVector's): at 10M
     // assignments the kernel's compaction for its 128 MB cost verify more
     // (150-250 ms after a pause) than the TLB misses they save (about 30 ms).
-    BigVector<Project> table_;
+    TableVector<Project> table_;
     // Per slot: 0 empty, else 7 high bits of the project's hash (odd).
-    BigVector<std::uint8_t> tags_;
+    TableVector<std::uint8_t> tags_;
     std::size_t far_table_bytes_;
     bool far_ = false;  // table larger than far_table_bytes_
     static std::uint8_t tag_of(std::size_t hash) noexcept { return static_cast<std::uint8_t>((hash >> 56) | 1); }

@@ -67,15 +67,17 @@ struct HugePageAllocator {
     }
 };
 
-// The big per-phase arrays, filled and read in order: 4 KiB pages.  Huge
-// pages fault in faster when the guest has them at hand (0.04 ms per MB on
-// this VM) but much slower when they come from memory the VM returned to the
-// host (2.2 ms per MB: free page reporting hands back free blocks of 8 MB
-// and more, where 2 MiB pages come from); 4 KiB pages come from smaller free
-// blocks, 0.4 ms per MB either way.  A step runs in a fresh backend seconds
-// after another freed its memory: verify's phase stage at 1M took 25-62 ms
-// with huge pages, 32-36 ms without.  In-order reads need no huge pages for
-// the TLB.
+// The big per-phase arrays, filled and read in order: 4 KiB pages, which
+// they need no fewer of for the TLB.  What a fresh page costs depends on
+// where the kernel finds it.  On this project's VM (free page reporting)
+// free blocks of 8 MB and more go back to the host, and a page taken from one
+// costs 1.3-4.4 ms per MB to touch, against 0.04 (2 MiB pages) or 0.4 (4 KiB)
+// for memory the guest still holds (bench/fault_cost.c).  Measured on 1M
+// verify's phase stage, in a fresh backend 3 s after another process freed
+// memory: after a small free (64 MB or none) 28-64 ms with huge pages, 34-39
+// without; after a large one (1 GB) the reverse, 28-39 against 35-70 ms.
+// Medians are alike; in full benchmark runs the stage took 30-40 ms on 4 KiB
+// pages, 26-90 ms on huge pages.
 template <typename T>
 using BigVector = std::vector<T, HugePageAllocator<T, 0>>;
 

@@ -78,6 +78,7 @@ struct HugePageAllocator {
 // without; after a large one (1 GB) the reverse, 28-39 against 35-70 ms.
 // Medians are alike; in full benchmark runs the stage took 30-40 ms on 4 KiB
 // pages, 26-90 ms on huge pages.
+// (The allocator with MaxAdvised 0: its alignment, never marked.)
 template <typename T>
 using BigVector = std::vector<T, HugePageAllocator<T, 0>>;
 

@@ -95,6 +95,11 @@ struct KeyHash {
 // function): test() is true for every key set, and for about one other
 // key in `bits_per_key`.  For the quick looks that tell which projects may
 // have been met twice without a hash table of them.
+// The quick looks' verdict: more keys met again than this, among n, and the
+// keys came in no order by project (a shuffled order shows that in most
+// records), where one sort of all is cheaper than gathering the repeats.
+constexpr std::size_t repeats_limit(std::size_t n) noexcept { return n / 8 + 16; }
+
 class KeyBits {
 public:
     KeyBits(std::size_t keys, std::size_t bits_per_key)

@@ -120,7 +120,7 @@ bool PhaseIndex::build_from_runs()
         std::size_t again = 0;
         for (std::size_t r = 0; r < n_runs; r++)
             again += seen.test_and_set(phases_[runs[r]].project);
-        if (again > n_runs / 8 + 16)
+        if (again > repeats_limit(n_runs))
             return false;
     }
     size_table(n_runs);

@@ -271,15 +271,16 @@ void Budgets::finish_records(core::BigVector<Record>& records, const std::vector
     // Phases in no order by project show that in many records: one sort.
     std::vector<core::Key> found;
     if (!split) {
+        const std::size_t limit = core::repeats_limit(records.size());
         core::KeyBits seen(records.size(), 16);
         for (const Record& r : records) {
             if (seen.test_and_set(r.project)) {
                 found.push_back(r.project);
-                if (found.size() > records.size() / 8 + 16)
+                if (found.size() > limit)
                     break;
             }
         }
-        if (found.size() <= records.size() / 8 + 16) {
+        if (found.size() <= limit) {
             std::sort(found.begin(), found.end());
             found.erase(std::unique(found.begin(), found.end()), found.end());
             split = &found;
